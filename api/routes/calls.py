@@ -1,0 +1,149 @@
+"""Placing calls, reading them, and the chat channel of a call."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import ServicesDep, require_api_key
+from api.errors import ApiError
+from api.schemas import CallCreate, CallCreated, CallList, CallView, MessageCreate, MessageReply
+from domain import attributes
+from domain.call import CallInitiate, CallState, CallStatus
+from domain.contracts import CallInput, UserTurn
+from domain.phone import InvalidPhoneNumber, to_e164
+from workflows.call import CallWorkflow, details_for, summary_for
+
+router = APIRouter(prefix="/call", tags=["calls"], dependencies=[Depends(require_api_key)])
+
+# Update failures raised by the workflow, by ApplicationError type.
+_UPDATE_ERRORS = {"InvalidTurn": 422, "StaleTurn": 409, "CallEnded": 409, "Retry": 503}
+
+
+def initiate_from(body: CallCreate, services: ServicesDep) -> CallInitiate:
+    """The request merged over the configured conversation defaults."""
+    defaults = services.settings.conversation.model_dump()
+    given = body.model_dump(exclude_none=True)
+    merged: dict[str, Any] = {**defaults, **given}
+    return CallInitiate.model_validate(merged)
+
+
+@router.post("", status_code=201)
+async def create_call(body: CallCreate, services: ServicesDep) -> CallCreated:
+    """Start a call workflow; returns at once (the call proceeds in the background)."""
+    initiate = initiate_from(body, services)
+    call_id = str(uuid.uuid4())
+    workflow_id = attributes.workflow_id_for(call_id)
+    preview = CallState(call_id=call_id, created_at=_now(), initiate=initiate)
+    await services.temporal.start_workflow(
+        CallWorkflow.run,
+        CallInput(call_id=call_id, initiate=initiate, created_at=preview.created_at),
+        id=workflow_id,
+        task_queue=services.settings.temporal.task_queue,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(attributes.PHONE_NUMBER, initiate.phone_number),
+                SearchAttributePair(attributes.STATUS, CallStatus.STARTING.value),
+                SearchAttributePair(attributes.BOT_NAME, initiate.bot_name),
+                SearchAttributePair(attributes.CLAIM_FILLED, 0),
+            ]
+        ),
+        static_summary=summary_for(preview),
+        static_details=details_for(preview),
+    )
+    return CallCreated(
+        call_id=call_id,
+        workflow_id=workflow_id,
+        temporal_ui_url=services.settings.temporal.workflow_url(workflow_id),
+        status=CallStatus.STARTING,
+    )
+
+
+@router.get("")
+async def list_calls(
+    services: ServicesDep,
+    phone_number: Annotated[str, Query(min_length=3, max_length=32)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2_000)] = None,
+) -> CallList:
+    try:
+        number = to_e164(phone_number)
+    except InvalidPhoneNumber as exc:
+        raise ApiError(
+            422, "Invalid phone_number", [{"field": "phone_number", "reason": str(exc)}]
+        ) from exc
+    try:
+        page = await services.store.list_for_phone(number, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise ApiError(422, "Invalid cursor", [{"field": "cursor", "reason": str(exc)}]) from exc
+    return CallList(
+        calls=[c.model_dump(mode="json") for c in page.calls], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{call_id}")
+async def get_call(call_id: str, services: ServicesDep) -> CallView:
+    """Live state from the running workflow, else the stored copy."""
+    workflow_id = attributes.workflow_id_for(call_id)
+    url = services.settings.temporal.workflow_url(workflow_id)
+    handle = services.temporal.get_workflow_handle_for(CallWorkflow.run, workflow_id)
+    try:
+        description = await handle.describe()
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            call = await handle.query(CallWorkflow.get_state)
+            return CallView(
+                call=call,
+                in_progress=call.in_progress,
+                live=True,
+                workflow_id=workflow_id,
+                temporal_ui_url=url,
+            )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    stored = await services.store.get(call_id)
+    if stored is None:
+        raise ApiError(404, f"call {call_id} not found")
+    return CallView(
+        call=stored,
+        in_progress=stored.in_progress,
+        live=False,
+        workflow_id=workflow_id,
+        temporal_ui_url=url,
+    )
+
+
+@router.post("/{call_id}/messages")
+async def post_message(call_id: str, body: MessageCreate, services: ServicesDep) -> MessageReply:
+    """One text turn of the chat channel: waits for the bot's whole answer."""
+    handle = services.temporal.get_workflow_handle_for(
+        CallWorkflow.run, attributes.workflow_id_for(call_id)
+    )
+    try:
+        reply = await handle.execute_update(
+            CallWorkflow.user_turn, UserTurn(text=body.text, turn_id=body.turn_id)
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type in _UPDATE_ERRORS:
+            raise ApiError(_UPDATE_ERRORS[cause.type], cause.message) from exc
+        raise
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            if await services.store.get(call_id) is not None:
+                raise ApiError(409, f"call {call_id} has ended") from exc
+            raise ApiError(404, f"call {call_id} not found") from exc
+        raise
+    return MessageReply(**reply.model_dump())
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -1,0 +1,196 @@
+"""One settings object for every process: a YAML file plus `CALLCENTER_*` environment overrides.
+
+The file is `$CALLCENTER_CONFIG` or `./config.yaml` when present. Nested keys use `__` in the
+environment (`CALLCENTER_LLM__FAST__MODEL=gpt-4.1-nano`). Invalid configuration fails at start.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from domain.call import DEFAULT_TASK, LanguageConfig
+from domain.claim import DEFAULT_CLAIM, ClaimField
+
+
+class LlmModelSettings(BaseModel):
+    """One chat model behind an OpenAI-compatible API (OpenAI, Azure OpenAI, llama.cpp...)."""
+
+    kind: Literal["openai", "azure"] = "openai"
+    endpoint: str = "http://127.0.0.1:8765/v1"
+    model: str = "scripted"
+    api_key: SecretStr = SecretStr("local")
+    api_version: str = "2024-10-21"  # Azure only
+    context_tokens: int = Field(default=128_000, ge=1_024)
+    max_tokens: int = Field(default=160, ge=16, le=4_096)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    seed: int | None = 42
+    request_timeout_sec: float = Field(default=30.0, gt=0)
+
+
+class LlmSettings(BaseModel):
+    fast: LlmModelSettings = Field(default_factory=LlmModelSettings)
+    slow: LlmModelSettings = Field(default_factory=LlmModelSettings)
+    history_messages: int = Field(default=20, ge=2, le=200)
+    attempts_per_model: int = Field(default=3, ge=1, le=10)
+
+
+class TemporalSettings(BaseModel):
+    address: str = "127.0.0.1:7233"
+    namespace: str = "default"
+    task_queue: str = "callcenter"
+    ui_url: str = "http://127.0.0.1:8233"
+    api_key: SecretStr | None = None
+    tls: bool = False
+
+    def workflow_url(self, workflow_id: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/namespaces/{self.namespace}/workflows/{workflow_id}"
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    password: SecretStr | None = None
+    sentence_stream_maxlen: int = Field(default=500, ge=10)
+    sentence_stream_ttl_sec: int = Field(default=6 * 3600, ge=60)
+
+
+class CosmosSettings(BaseModel):
+    endpoint: str
+    key: SecretStr
+    database: str = "callcenter"
+    container: str = "calls"
+
+
+class StoreSettings(BaseModel):
+    kind: Literal["sqlite", "cosmos"] = "sqlite"
+    sqlite_path: Path = Path("var/calls.sqlite3")
+    cosmos: CosmosSettings | None = None
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> StoreSettings:
+        if self.kind == "cosmos" and self.cosmos is None:
+            raise ValueError("store.kind is cosmos but store.cosmos is not set")
+        return self
+
+
+class AzureSearchSettings(BaseModel):
+    endpoint: str
+    index: str
+    api_key: SecretStr
+    semantic_configuration: str | None = None
+
+
+class SearchSettings(BaseModel):
+    kind: Literal["sqlite", "azure"] = "sqlite"
+    sqlite_path: Path = Path("var/search.sqlite3")
+    documents_folder: Path = Path("docs/knowledge")
+    top: int = Field(default=5, ge=1, le=50)
+    azure: AzureSearchSettings | None = None
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> SearchSettings:
+        if self.kind == "azure" and self.azure is None:
+            raise ValueError("search.kind is azure but search.azure is not set")
+        return self
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65_535)
+    keys: list[SecretStr] = Field(default_factory=list)
+    key_header: str = "X-API-Key"
+
+    @model_validator(mode="after")
+    def _no_open_api(self) -> ApiSettings:
+        # Without keys anyone who reaches the port can place calls: allow only loopback.
+        if not self.keys and self.host not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError(f"api.host={self.host} needs api.keys; without keys bind to 127.0.0.1")
+        return self
+
+
+class TelephonySettings(BaseModel):
+    # "none": no phone line yet; calls are held over the chat channel (POST /call/{id}/messages).
+    kind: Literal["none"] = "none"
+
+
+class SmsSettings(BaseModel):
+    # "outbox": messages are kept in a local JSON-lines outbox file instead of being sent.
+    kind: Literal["outbox"] = "outbox"
+    outbox_path: Path = Path("var/sms-outbox.jsonl")
+
+
+class FlagsSettings(BaseModel):
+    redis_key: str = "callcenter:flags"
+    cache_ttl_sec: float = Field(default=60.0, ge=0, le=60)
+
+
+class ConversationSettings(BaseModel):
+    """Defaults for `POST /call` fields the request leaves out."""
+
+    bot_company: str = "Contoso"
+    bot_name: str = "Amélie"
+    agent_phone_number: str = "+33612345678"
+    bot_phone_number: str | None = None
+    task: str = DEFAULT_TASK
+    claim: list[ClaimField] = Field(default_factory=lambda: list(DEFAULT_CLAIM))
+    lang: LanguageConfig = Field(default_factory=LanguageConfig)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLCENTER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    telephony: TelephonySettings = Field(default_factory=TelephonySettings)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    flags: FlagsSettings = Field(default_factory=FlagsSettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 (not used: YAML + env)
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = config_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+def config_path() -> Path | None:
+    """The YAML file to read, or None. A configured path that does not exist is an error."""
+    configured = os.environ.get("CALLCENTER_CONFIG")
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            raise FileNotFoundError(f"CALLCENTER_CONFIG={configured} does not exist")
+        return path
+    default = Path("config.yaml")
+    return default if default.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,255 @@
+"""The call and everything it holds: initiate request, messages, reminders, synthesis."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from domain.claim import DEFAULT_CLAIM, ClaimField, full_schema
+from domain.phone import to_e164
+
+MAX_TASK_CHARS = 4_000
+
+E164 = Annotated[str, AfterValidator(to_e164)]
+
+DEFAULT_TASK = (
+    "Help the customer with their insurance claim. Collect every field of the claim, be "
+    "empathetic, and create reminders for follow-ups. The customer will be contacted again "
+    "by a human agent after the call."
+)
+
+
+class Persona(StrEnum):
+    ASSISTANT = "assistant"
+    HUMAN = "human"
+    TOOL = "tool"  # kept so stored calls of the reference still load
+
+
+class Action(StrEnum):
+    CALL = "call"
+    HANGUP = "hangup"
+    SMS = "sms"
+    TALK = "talk"
+
+
+class Style(StrEnum):
+    CHEERFUL = "cheerful"
+    NONE = "none"
+    SAD = "sad"
+
+
+class Language(BaseModel):
+    """A language the bot can speak, with its TTS voice."""
+
+    model_config = ConfigDict(frozen=True)
+
+    short_code: str = Field(pattern=r"^[a-z]{2,3}-[A-Z]{2}$")
+    voice: str
+    pronunciations_en: list[str] = Field(default_factory=list)
+    custom_voice_endpoint_id: str | None = None
+
+
+class LanguageConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    default_short_code: str = "en-US"
+    availables: list[Language] = Field(
+        default_factory=lambda: [
+            Language(
+                short_code="en-US",
+                voice="en-US-AvaMultilingualNeural",
+                pronunciations_en=["English", "EN"],
+            ),
+            Language(
+                short_code="fr-FR",
+                voice="fr-FR-VivienneMultilingualNeural",
+                pronunciations_en=["French", "FR"],
+            ),
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _default_is_available(self) -> LanguageConfig:
+        codes = [lang.short_code for lang in self.availables]
+        if not codes:
+            raise ValueError("lang.availables must list at least one language")
+        if self.default_short_code not in codes:
+            raise ValueError(f"lang.default_short_code must be one of {codes}")
+        return self
+
+    def get(self, short_code: str | None) -> Language:
+        for lang in self.availables:
+            if lang.short_code == short_code:
+                return lang
+        return next(x for x in self.availables if x.short_code == self.default_short_code)
+
+
+class CallInitiate(BaseModel):
+    """What a call is about: who calls whom, for which company, with which claim schema."""
+
+    model_config = ConfigDict(frozen=True)
+
+    phone_number: E164
+    bot_company: str = Field(min_length=1, max_length=100)
+    bot_name: str = Field(min_length=1, max_length=100)
+    agent_phone_number: E164
+    bot_phone_number: E164 | None = None
+    task: str = Field(default=DEFAULT_TASK, min_length=1, max_length=MAX_TASK_CHARS)
+    prosody_rate: float = Field(default=1.0, ge=0.75, le=1.25)
+    claim: list[ClaimField] = Field(default_factory=lambda: list(DEFAULT_CLAIM), max_length=50)
+    lang: LanguageConfig = Field(default_factory=LanguageConfig)
+
+    @field_validator("claim")
+    @classmethod
+    def _unique_names(cls, fields: list[ClaimField]) -> list[ClaimField]:
+        names = [f.name for f in fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate claim field names: {', '.join(dupes)}")
+        return fields
+
+    def claim_schema(self) -> list[ClaimField]:
+        return full_schema(self.claim)
+
+
+class ToolCall(BaseModel):
+    """A tool the LLM called and, once run, its result."""
+
+    tool_id: str
+    function_name: str
+    function_arguments: str = "{}"
+    content: str | None = None
+
+
+class Message(BaseModel):
+    """One entry of the conversation, in the reference's shape."""
+
+    created_at: datetime
+    persona: Persona
+    action: Action = Action.TALK
+    style: Style = Style.NONE
+    content: str = ""
+    lang_short_code: str | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    turn_id: int | None = None
+
+
+class Reminder(BaseModel):
+    """A follow-up the bot promised; the title is its key."""
+
+    created_at: datetime
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2_000)
+    due_date_time: datetime
+    owner: str | None = None
+    updated_at: datetime | None = None
+
+
+class NextAction(StrEnum):
+    CASE_CLOSED = "case_closed"
+    COMMERCIAL_OFFER = "commercial_offer"
+    CUSTOMER_WILL_SEND_INFO = "customer_will_send_info"
+    HIGH_PRIORITY = "high_priority"
+    PROPOSE_NEW_CONTRACT = "propose_new_contract"
+    REQUIRES_EXPERTISE = "requires_expertise"
+
+
+class Next(BaseModel):
+    action: NextAction
+    justification: str
+
+
+class Satisfaction(StrEnum):
+    TERRIBLE = "terrible"
+    LOW = "low"
+    PARTIAL = "partial"
+    HIGH = "high"
+    UNKNOW = "unknow"  # spelled as in the reference so stored data stays compatible
+
+
+class Synthesis(BaseModel):
+    long: str = Field(description="Markdown summary of the whole conversation")
+    short: str = Field(description="A few words, e.g. 'the theft of your car'")
+    satisfaction: Satisfaction
+    improvement_suggestions: str
+
+
+class CallStatus(StrEnum):
+    """Lifecycle of a call as shown in the UI and search attributes."""
+
+    STARTING = "starting"
+    IN_PROGRESS = "in_progress"
+    TRANSFERRING = "transferring"
+    ENDED = "ended"
+
+
+class Handoff(BaseModel):
+    """A request to hand the customer over to a human agent."""
+
+    requested_at: datetime
+    target: str
+    status: Literal["requested", "transferring", "failed", "queued"]
+    detail: str | None = None
+
+
+class Emergency(BaseModel):
+    created_at: datetime
+    service: str
+    reason: str
+    location: str
+    contact: str
+    notified: bool = False
+
+
+class ClosedClaim(BaseModel):
+    """A claim set aside by `new_claim`; kept so no collected data is lost."""
+
+    closed_at: datetime
+    claim: dict[str, str | None]
+    reminders: list[Reminder]
+
+
+class CallState(BaseModel):
+    """Everything known about one call. The workflow owns it; the store keeps a copy."""
+
+    call_id: str
+    created_at: datetime
+    initiate: CallInitiate
+    direction: Literal["outbound", "inbound"] = "outbound"
+    status: CallStatus = CallStatus.STARTING
+    claim: dict[str, str | None] = Field(default_factory=dict)
+    messages: list[Message] = Field(default_factory=list)
+    reminders: list[Reminder] = Field(default_factory=list)
+    next: Next | None = None
+    synthesis: Synthesis | None = None
+    lang_short_code: str | None = None
+    prosody_rate: float | None = None
+    connection_id: str | None = None
+    last_turn_id: int = 0
+    last_interaction_at: datetime | None = None
+    updated_at: datetime | None = None
+    closed_claims: list[ClosedClaim] = Field(default_factory=list)
+    handoff: Handoff | None = None
+    emergencies: list[Emergency] = Field(default_factory=list)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (CallStatus.IN_PROGRESS, CallStatus.TRANSFERRING)
+
+    @property
+    def lang(self) -> Language:
+        return self.initiate.lang.get(self.lang_short_code)
+
+    @property
+    def speech_rate(self) -> float:
+        return self.prosody_rate if self.prosody_rate is not None else self.initiate.prosody_rate
+
+    def claim_schema(self) -> list[ClaimField]:
+        return self.initiate.claim_schema()
+
+    def had_interaction(self) -> bool:
+        """True when the customer said something (post-call is skipped otherwise)."""
+        return any(m.persona is Persona.HUMAN and m.action is Action.TALK for m in self.messages)

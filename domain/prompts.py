@@ -1,0 +1,196 @@
+"""System prompts, static phrases, and the mapping of a call's history to chat messages."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain.call import Action, CallState, Message, Persona, Style
+from domain.phone import timezone_for
+
+DEFAULT_SYSTEM_TPL = """\
+Assistant is called {bot_name} and is working in a call center for the company {bot_company} \
+as an expert with 20 years of experience. {bot_company} is a well-known and trusted company. \
+Assistant is proficient in English and in the customer's language.
+
+Today is {date}. The customer is calling from {phone_number}. The call center number is \
+{bot_phone_number}."""
+
+CHAT_SYSTEM_TPL = """\
+# Objective
+{task}
+
+# Rules
+- Answer in {default_lang}, unless the customer speaks another language or asks for one
+- Ask at most two questions at a time, and keep answers to one or two short sentences
+- Use simple words, no lists, no Markdown: everything you write is spoken on the phone
+- Store every fact the customer gives as soon as you hear it, with the tools
+- When the customer spells letters or digits, write them back exactly
+- Never invent a value; if unsure, ask the customer to repeat
+- Do not greet again if the conversation already started
+- Use a filler before a tool when the customer waits, e.g. "Let me note that."
+- Only the tools listed exist; call them instead of describing what you would do
+
+# Steps, new conversation
+1. Greet the customer and ask how you can help
+2. Collect the claim fields, one or two at a time
+3. Propose a follow-up and create a reminder for it
+4. Summarise and say goodbye when everything is collected
+
+# Steps, ongoing conversation
+1. Acknowledge that you are continuing an earlier conversation, do not re-introduce yourself
+2. Go on with what is missing in the claim
+
+# Output format
+style=[one of {styles}] the sentence to say
+Conversation messages are prefixed with action=[one of {actions}].
+
+# Claim, as stored so far (JSON)
+{claim}
+
+# Reminders (JSON)
+{reminders}
+
+# Company
+{bot_company}"""
+
+DOCUMENTS_TPL = "# Internal documentation you can use\n{documents}"
+
+# Static phrases spoken without the LLM. English is the source; other languages are given
+# here so a call never waits on a translation service for them.
+PHRASES: dict[str, dict[str, str]] = {
+    "en": {
+        "hello": "Hello, I'm {bot_name} from {bot_company}. How can I help you today?",
+        "goodbye": "Thank you for calling {bot_company}. Have a nice day, goodbye!",
+        "error": "Sorry, I had a technical problem. Could you repeat that, please?",
+        "timeout_silence": "Are you still there?",
+        "timeout_loading": "Let me check that for you, one moment.",
+        "connect_agent": "I'm connecting you to an agent, please hold.",
+        "end_call_to_connect_agent": "Of course, I'm transferring you to a human agent now.",
+        "calltransfer_failure": "Sorry, I could not reach an agent. Let's continue together.",
+        "ivr_language": "For English, press 1.",
+        "content_filter": "Sorry, I can't talk about that. How else can I help with your claim?",
+    },
+    "fr": {
+        "hello": "Bonjour, je suis {bot_name} de {bot_company}. Comment puis-je vous aider ?",
+        "goodbye": "Merci d'avoir appelé {bot_company}. Bonne journée, au revoir !",
+        "error": "Désolée, j'ai eu un problème technique. Pouvez-vous répéter, s'il vous plaît ?",
+        "timeout_silence": "Êtes-vous toujours là ?",
+        "timeout_loading": "Je vérifie cela pour vous, un instant.",
+        "connect_agent": "Je vous mets en relation avec un conseiller, ne quittez pas.",
+        "end_call_to_connect_agent": "Bien sûr, je vous transfère à un conseiller.",
+        "calltransfer_failure": "Désolée, aucun conseiller n'est disponible. Continuons ensemble.",
+        "ivr_language": "Pour le français, tapez 2.",
+        "content_filter": "Désolée, je ne peux pas parler de cela. Revenons à votre dossier.",
+    },
+}
+
+
+def phrase(key: str, call: CallState) -> str:
+    """A static phrase in the call's current language (English when not translated)."""
+    lang = call.lang.short_code.split("-")[0]
+    table = PHRASES.get(lang, PHRASES["en"])
+    text = table.get(key) or PHRASES["en"][key]
+    return text.format(bot_name=call.initiate.bot_name, bot_company=call.initiate.bot_company)
+
+
+def format_date(now: datetime, tz_name: str) -> str:
+    return now.astimezone(ZoneInfo(tz_name)).strftime("%a %d %b %Y, %H:%M (%Z)")
+
+
+def system_prompts(call: CallState, now: datetime) -> list[dict[str, Any]]:
+    """The two system messages of the reference, with their placeholders filled."""
+    initiate = call.initiate
+    tz_name = timezone_for(initiate.phone_number)
+    default = DEFAULT_SYSTEM_TPL.format(
+        bot_name=initiate.bot_name,
+        bot_company=initiate.bot_company,
+        bot_phone_number=initiate.bot_phone_number or "unknown",
+        phone_number=initiate.phone_number,
+        date=format_date(now, tz_name),
+    )
+    schema = call.claim_schema()
+    claim = {f.name: call.claim.get(f.name) for f in schema}
+    reminders = [
+        r.model_dump(mode="json", exclude={"created_at", "updated_at"}) for r in call.reminders
+    ]
+    chat = CHAT_SYSTEM_TPL.format(
+        task=initiate.task,
+        default_lang=call.lang.short_code,
+        bot_company=initiate.bot_company,
+        actions=", ".join(a.value for a in Action),
+        styles=", ".join(s.value for s in Style),
+        claim=json.dumps(claim, ensure_ascii=False),
+        reminders=json.dumps(reminders, ensure_ascii=False),
+    )
+    return [{"role": "system", "content": default}, {"role": "system", "content": chat}]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def message_to_chat(message: Message) -> list[dict[str, Any]]:
+    """One stored message as chat messages (an assistant message brings its tool results)."""
+    if message.persona is Persona.HUMAN:
+        return [
+            {"role": "user", "content": f"action={message.action} {_one_line(message.content)}"}
+        ]
+    if message.persona is Persona.TOOL:
+        return []
+    out: dict[str, Any] = {
+        "role": "assistant",
+        "content": f"action={message.action} style={message.style} {_one_line(message.content)}",
+    }
+    if not message.tool_calls:
+        return [out]
+    out["tool_calls"] = [
+        {
+            "id": tc.tool_id,
+            "type": "function",
+            "function": {"name": tc.function_name, "arguments": tc.function_arguments},
+        }
+        for tc in message.tool_calls
+    ]
+    results = [
+        {"role": "tool", "tool_call_id": tc.tool_id, "content": tc.content or "done"}
+        for tc in message.tool_calls
+    ]
+    return [out, *results]
+
+
+def history(messages: list[Message], *, max_messages: int, max_chars: int) -> list[dict[str, Any]]:
+    """The newest messages that fit both limits, oldest first.
+
+    A message and its tool results are kept or dropped together so the API never sees a tool
+    result without its call.
+    """
+    picked: list[list[dict[str, Any]]] = []
+    used = 0
+    for message in reversed(messages):
+        chunk = message_to_chat(message)
+        if not chunk:
+            continue
+        size = sum(len(json.dumps(m, ensure_ascii=False)) for m in chunk)
+        if len(picked) >= max_messages or (picked and used + size > max_chars):
+            break
+        picked.append(chunk)
+        used += size
+    return [m for chunk in reversed(picked) for m in chunk]
+
+
+def build_chat(
+    call: CallState,
+    now: datetime,
+    *,
+    max_messages: int = 20,
+    max_chars: int = 24_000,
+    documents: str | None = None,
+) -> list[dict[str, Any]]:
+    """Full `messages` for a chat completion."""
+    system = system_prompts(call, now)
+    if documents:
+        system.append({"role": "system", "content": DOCUMENTS_TPL.format(documents=documents)})
+    return [*system, *history(call.messages, max_messages=max_messages, max_chars=max_chars)]

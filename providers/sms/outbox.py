@@ -1,0 +1,41 @@
+"""The offline SMS sender: each message is appended to a JSON-lines outbox file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from domain.contracts import SendSmsResult
+
+
+class OutboxSms:
+    """Keeps messages in a local file (inspectable with `tail -f`); nothing leaves the machine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    async def send(self, to: str, body: str, *, call_id: str | None = None) -> SendSmsResult:
+        record = {
+            "id": str(uuid.uuid4()),
+            "at": datetime.now(UTC).isoformat(),
+            "to": to,
+            "body": body,
+            "call_id": call_id,
+        }
+        async with self._lock:
+            await asyncio.to_thread(self._append, json.dumps(record, ensure_ascii=False))
+        return SendSmsResult(message_id=record["id"] or "", delivered=False)
+
+    def _append(self, line: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
+
+    def read(self) -> list[dict[str, str]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(x) for x in self.path.read_text(encoding="utf-8").splitlines() if x]

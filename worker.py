@@ -1,0 +1,121 @@
+"""The composition root: settings → concrete providers → activities → Temporal worker.
+
+Run with `python worker.py` (or `callcenter worker`). Several workers can run side by side on
+the same task queue; a crashed worker's calls move to another within about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from contextlib import AsyncExitStack
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.flags import FlagActivities
+from activities.llm import LlmActivities
+from activities.messaging import MessagingActivities
+from activities.search import SearchActivities
+from activities.speech import SpeechActivities
+from activities.store import StoreActivities
+from activities.telephony import TelephonyActivities
+from core.settings import Settings, get_settings
+from core.stores import open_search, open_store
+from core.temporal import connect
+from providers.flags.redis_flags import RedisFlags
+from providers.llm.openai_chat import OpenAiChat
+from providers.sentences.redis_stream import RedisSentenceStream
+from providers.sms.outbox import OutboxSms
+from providers.telephony.chat import ChatTelephony
+from workflows.call import CallWorkflow
+
+log = logging.getLogger("worker")
+
+
+async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack) -> Worker:
+    """Everything a worker needs, opened on `stack` so it is closed in reverse order."""
+    redis = Redis.from_url(
+        settings.redis.url,
+        password=settings.redis.password.get_secret_value() if settings.redis.password else None,
+    )
+    stack.push_async_callback(redis.aclose)
+    store = await open_store(settings.store)
+    stack.push_async_callback(store.close)
+    search = open_search(settings.search)
+    stack.push_async_callback(search.close)
+    sentences = RedisSentenceStream(
+        redis,
+        maxlen=settings.redis.sentence_stream_maxlen,
+        ttl_sec=settings.redis.sentence_stream_ttl_sec,
+    )
+    flags = RedisFlags(redis, key=settings.flags.redis_key, ttl_sec=settings.flags.cache_ttl_sec)
+
+    llm = LlmActivities(
+        fast=OpenAiChat(settings.llm.fast),
+        slow=OpenAiChat(settings.llm.slow),
+        sentences=sentences,
+        settings=settings.llm,
+    )
+    store_activities = StoreActivities(store)
+    speech = SpeechActivities(sentences)
+    telephony = TelephonyActivities(ChatTelephony())
+    messaging = MessagingActivities(OutboxSms(settings.sms.outbox_path))
+    search_activities = SearchActivities(search, top=settings.search.top)
+    flag_activities = FlagActivities(flags)
+
+    return Worker(
+        client,
+        task_queue=settings.temporal.task_queue,
+        workflows=[CallWorkflow],
+        activities=[
+            llm.llm_turn,
+            store_activities.save_call,
+            speech.speak,
+            telephony.hang_up,
+            telephony.transfer_call,
+            messaging.send_sms,
+            messaging.notify_emergencies,
+            search_activities.search_documents,
+            flag_activities.read_flags,
+        ],
+        # A dead worker's sticky queue holds its calls for this long (10 s by default).
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
+        max_concurrent_activities=500,
+    )
+
+
+async def run(settings: Settings) -> None:
+    client = await connect(settings.temporal)
+    async with AsyncExitStack() as stack:
+        worker = await build_worker(client, settings, stack)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with worker:
+            log.info(
+                "worker polling %s on %s", settings.temporal.task_queue, settings.temporal.address
+            )
+            await stop.wait()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    asyncio.run(run(get_settings()))
+    # temporalio can crash at interpreter exit (sdk-python#300); exit without finalisers.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

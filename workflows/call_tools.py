@@ -1,0 +1,256 @@
+"""How the workflow applies each LLM tool. Pure state changes here; I/O through activities."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from domain.call import (
+    Action,
+    CallState,
+    CallStatus,
+    ClosedClaim,
+    Emergency,
+    Handoff,
+    Message,
+    Persona,
+    Reminder,
+)
+from domain.claim import apply_updates, parse_datetime
+from domain.contracts import (
+    EmergencyInput,
+    EmergencyResult,
+    HangUpInput,
+    SearchInput,
+    SearchResult,
+    SendSmsInput,
+    SendSmsResult,
+    TransferInput,
+    TransferResult,
+)
+from domain.phone import timezone_for
+from domain.tools import (
+    ARGS_MODELS,
+    NotifyEmergenciesArgs,
+    ReminderArgs,
+    SearchDocumentArgs,
+    SendSmsArgs,
+    SpeechLangArgs,
+    SpeechSpeedArgs,
+    ToolArgs,
+    ToolName,
+    UpdatedClaimArgs,
+)
+
+
+class ToolPorts:
+    """The side effects tools may need, given by the workflow (activities behind them)."""
+
+    def __init__(
+        self,
+        *,
+        now: Callable[[], datetime],
+        speak: Callable[[str], Awaitable[None]],
+        hang_up: Callable[[HangUpInput], Awaitable[None]],
+        transfer: Callable[[TransferInput], Awaitable[TransferResult]],
+        send_sms: Callable[[SendSmsInput], Awaitable[SendSmsResult]],
+        search: Callable[[SearchInput], Awaitable[SearchResult]],
+        emergency: Callable[[EmergencyInput], Awaitable[EmergencyResult]],
+        phrase: Callable[[str], str],
+    ) -> None:
+        self.now = now
+        self.speak = speak
+        self.hang_up = hang_up
+        self.transfer = transfer
+        self.send_sms = send_sms
+        self.search = search
+        self.emergency = emergency
+        self.phrase = phrase
+
+
+async def run_tool(call: CallState, name: str, arguments: str, ports: ToolPorts) -> str:
+    """Apply one tool call to `call` and return the result text for the LLM.
+
+    Errors are returned as text too: the model reads them and asks the customer again.
+    """
+    model = ARGS_MODELS.get(name)
+    if model is None:
+        return f"Error: unknown tool {name!r}."
+    try:
+        args = model.model_validate(json.loads(arguments or "{}"))
+    except (ValidationError, json.JSONDecodeError) as exc:
+        return f"Error: invalid arguments for {name}: {_short(exc)}"
+    handler = _HANDLERS[ToolName(name)]
+    return await handler(call, args, ports)
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors()
+        )
+    return str(exc)
+
+
+def _tz(call: CallState) -> str:
+    return timezone_for(call.initiate.phone_number)
+
+
+async def _updated_claim(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    assert isinstance(args, UpdatedClaimArgs)
+    del ports
+    results = apply_updates(call.claim, call.claim_schema(), args.updates, _tz(call))
+    return "\n".join(r.line() for r in results)
+
+
+async def _reminder(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    assert isinstance(args, ReminderArgs)
+    try:
+        due = parse_datetime(args.due_date_time, _tz(call))
+    except ValueError as exc:
+        return f"Error: due_date_time {exc}"
+    now = ports.now()
+    for reminder in call.reminders:
+        if reminder.title.strip().lower() == args.title.strip().lower():
+            reminder.description = args.description or reminder.description
+            reminder.due_date_time = due
+            reminder.owner = args.owner or reminder.owner
+            reminder.updated_at = now
+            return f'Reminder "{reminder.title}" updated, due {due.isoformat()}.'
+    call.reminders.append(
+        Reminder(
+            created_at=now,
+            title=args.title.strip(),
+            description=args.description,
+            due_date_time=due,
+            owner=args.owner,
+        )
+    )
+    return f'Reminder "{args.title.strip()}" created, due {due.isoformat()}.'
+
+
+async def _new_claim(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    del args
+    # The reference spawned empty claims in a loop (#403): refuse while nothing is collected.
+    if not any(call.claim.values()):
+        return "Error: the current claim is still empty; keep filling it instead."
+    call.closed_claims.append(
+        ClosedClaim(closed_at=ports.now(), claim=dict(call.claim), reminders=list(call.reminders))
+    )
+    call.claim = {}
+    call.reminders = []
+    return "A new claim was started; the previous one is saved. Ask about the new incident."
+
+
+async def _speech_speed(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    assert isinstance(args, SpeechSpeedArgs)
+    del ports
+    if not 0.75 <= args.speed <= 1.25:
+        return f"Error: speed {args.speed} is out of range; use 0.75 to 1.25."
+    call.prosody_rate = args.speed
+    return f"Speech speed set to {args.speed}."
+
+
+async def _speech_lang(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    assert isinstance(args, SpeechLangArgs)
+    del ports
+    codes = [lang.short_code for lang in call.initiate.lang.availables]
+    if args.lang not in codes:
+        return f"Error: language {args.lang!r} is not available; use one of {', '.join(codes)}."
+    call.lang_short_code = args.lang
+    return f"Language set to {args.lang}. Speak {args.lang} from now on."
+
+
+async def _end_call(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    del args
+    await ports.speak(ports.phrase("goodbye"))
+    await ports.hang_up(HangUpInput(call_id=call.call_id, connection_id=call.connection_id))
+    call.status = CallStatus.ENDED
+    call.messages.append(
+        Message(created_at=ports.now(), persona=Persona.HUMAN, action=Action.HANGUP)
+    )
+    return "Call ended."
+
+
+async def _talk_to_human(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    del args
+    target = call.initiate.agent_phone_number
+    await ports.speak(ports.phrase("end_call_to_connect_agent"))
+    result = await ports.transfer(
+        TransferInput(call_id=call.call_id, connection_id=call.connection_id, target=target)
+    )
+    call.handoff = Handoff(
+        requested_at=ports.now(), target=target, status=result.status, detail=result.detail
+    )
+    if result.status == "transferring":
+        call.status = CallStatus.TRANSFERRING
+        return "Transfer to a human agent started."
+    if result.status == "failed":
+        await ports.speak(ports.phrase("calltransfer_failure"))
+        return f"Error: transfer failed ({result.detail}). Continue helping the customer."
+    return f"Hand-off queued: {result.detail}"
+
+
+async def _send_sms(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    assert isinstance(args, SendSmsArgs)
+    to = call.claim.get("policyholder_phone") or call.initiate.phone_number
+    result = await ports.send_sms(SendSmsInput(call_id=call.call_id, to=to, body=args.message))
+    call.messages.append(
+        Message(
+            created_at=ports.now(),
+            persona=Persona.ASSISTANT,
+            action=Action.SMS,
+            content=args.message,
+        )
+    )
+    return f"SMS sent to {to} (id {result.message_id})."
+
+
+async def _search_document(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    assert isinstance(args, SearchDocumentArgs)
+    result = await ports.search(SearchInput(queries=args.queries, lang=call.lang.short_code))
+    return result.text
+
+
+async def _notify_emergencies(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
+    assert isinstance(args, NotifyEmergenciesArgs)
+    result = await ports.emergency(
+        EmergencyInput(
+            call_id=call.call_id,
+            service=args.service,
+            reason=args.reason,
+            location=args.location,
+            contact=args.contact,
+            agent_phone_number=call.initiate.agent_phone_number,
+        )
+    )
+    call.emergencies.append(
+        Emergency(
+            created_at=ports.now(),
+            service=args.service,
+            reason=args.reason,
+            location=args.location,
+            contact=args.contact,
+            notified=result.notified,
+        )
+    )
+    return f"Emergency reported to the on-duty agent ({args.service}): {result.detail}."
+
+
+_Handler = Callable[[CallState, ToolArgs, ToolPorts], Awaitable[str]]
+
+_HANDLERS: dict[ToolName, _Handler] = {
+    ToolName.UPDATED_CLAIM: _updated_claim,
+    ToolName.NEW_OR_UPDATED_REMINDER: _reminder,
+    ToolName.NEW_CLAIM: _new_claim,
+    ToolName.SPEECH_SPEED: _speech_speed,
+    ToolName.SPEECH_LANG: _speech_lang,
+    ToolName.END_CALL: _end_call,
+    ToolName.TALK_TO_HUMAN: _talk_to_human,
+    ToolName.SEND_SMS: _send_sms,
+    ToolName.SEARCH_DOCUMENT: _search_document,
+    ToolName.NOTIFY_EMERGENCIES: _notify_emergencies,
+}
