@@ -1,0 +1,66 @@
+"""`callcenter <command>`: run the processes and talk to them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callcenter", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run a Temporal worker (workflows + activities)")
+    sub.add_parser("api", help="serve the HTTP API")
+    dev = sub.add_parser("dev", help="Temporal dev server + Redis + worker + API, Ctrl-C stops")
+    dev.add_argument("--scripted-llm", action="store_true", help="also start the scripted LLM")
+    chat = sub.add_parser("chat", help="hold a text conversation with a new call")
+    chat.add_argument("--api", default=None, help="API base URL (default: from settings)")
+    chat.add_argument("--phone-number", default="+33612345678")
+    chat.add_argument("--api-key", default=None)
+    flags = sub.add_parser("flags", help="show or change feature flags at run time")
+    flags.add_argument("action", choices=["show", "set", "unset"])
+    flags.add_argument("name", nargs="?")
+    flags.add_argument("value", nargs="?")
+    index = sub.add_parser("index-docs", help="index a folder of documents for search")
+    index.add_argument("folder", nargs="?", default=None)
+    index.add_argument("--db", default=None)
+    args = parser.parse_args(argv)
+
+    if args.command == "worker":
+        import worker
+
+        worker.main()
+    elif args.command == "api":
+        from api.main import main as api_main
+
+        api_main()
+    elif args.command == "dev":
+        from cli.dev import run_dev
+
+        return run_dev(scripted_llm=args.scripted_llm)
+    elif args.command == "chat":
+        from cli.chat import chat
+
+        return asyncio.run(chat(args.api, args.phone_number, args.api_key))
+    elif args.command == "flags":
+        from cli.flags import flags_command
+
+        return asyncio.run(flags_command(args.action, args.name, args.value))
+    elif args.command == "index-docs":
+        from cli.index_docs import main as index_main
+        from core.settings import get_settings
+
+        search = get_settings().search
+        return index_main(
+            [
+                args.folder or str(search.documents_folder),
+                "--db",
+                args.db or str(search.sqlite_path),
+            ]
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""`ChatModel` over the OpenAI or Azure OpenAI chat-completions API (and compatible servers)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import openai
+from openai import AsyncAzureOpenAI, AsyncOpenAI, omit
+from openai.types.chat import ChatCompletionChunk
+
+from core.settings import LlmModelSettings
+from providers.llm.base import (
+    ChatChunk,
+    LlmContentFiltered,
+    LlmError,
+    LlmRetryableError,
+    ToolCallDelta,
+    error_for_status,
+)
+
+
+class OpenAiChat:
+    """Streams completions with the official SDK; retries are left to the caller."""
+
+    def __init__(self, settings: LlmModelSettings) -> None:
+        self.name = settings.model
+        self._settings = settings
+        self._client = _client(settings)
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.close()
+
+    async def stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        *,
+        user: str,
+        max_tokens: int,
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream one completion as `ChatChunk`s; errors become `LlmError`s."""
+        settings = self._settings
+        try:
+            response = await self._client.chat.completions.create(
+                model=settings.model,
+                messages=cast(Any, messages),
+                # Omitted, never `[]`: some servers reject an empty list (reference bug #399).
+                tools=cast(Any, tools) if tools else omit,
+                temperature=settings.temperature,
+                seed=settings.seed if settings.seed is not None else omit,
+                max_tokens=max_tokens,
+                user=user,
+                stream=True,
+            )
+            async with response:
+                async for chunk in response:
+                    converted = _convert(chunk)
+                    if converted is not None:
+                        yield converted
+        except openai.APIStatusError as exc:
+            raise error_for_status(exc.status_code, exc.code, exc.message) from exc
+        except openai.APIConnectionError as exc:
+            raise LlmRetryableError(f"{type(exc).__name__}: {exc}") from exc
+        except openai.APIError as exc:
+            # An error event inside the stream: the HTTP status was already 200.
+            raise _stream_error(exc) from exc
+        except (OSError, TimeoutError) as exc:
+            raise LlmRetryableError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _client(settings: LlmModelSettings) -> AsyncOpenAI:
+    key = settings.api_key.get_secret_value()
+    # max_retries=0: the activity decides between retrying and falling back to the other model.
+    if settings.kind == "azure":
+        return AsyncAzureOpenAI(
+            azure_endpoint=settings.endpoint,
+            api_version=settings.api_version,
+            api_key=key,
+            timeout=settings.request_timeout_sec,
+            max_retries=0,
+        )
+    return AsyncOpenAI(
+        base_url=settings.endpoint,
+        api_key=key,
+        timeout=settings.request_timeout_sec,
+        max_retries=0,
+    )
+
+
+def _convert(chunk: ChatCompletionChunk) -> ChatChunk | None:
+    if not chunk.choices:  # the usage chunk
+        return None
+    choice = chunk.choices[0]
+    deltas = tuple(
+        ToolCallDelta(
+            index=call.index,
+            id=call.id,
+            name=call.function.name if call.function else None,
+            arguments=(call.function.arguments or "") if call.function else "",
+        )
+        for call in choice.delta.tool_calls or []
+    )
+    return ChatChunk(
+        text=choice.delta.content or "", tool_calls=deltas, finish_reason=choice.finish_reason
+    )
+
+
+def _stream_error(exc: openai.APIError) -> LlmError:
+    if exc.code == "content_filter":
+        return LlmContentFiltered(exc.message)
+    return LlmRetryableError(f"stream error ({exc.code}): {exc.message}")
