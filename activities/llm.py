@@ -1,0 +1,329 @@
+"""Activity `llm_turn`: one LLM iteration, each sentence spoken as soon as it is complete."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.settings import LlmModelSettings, LlmSettings
+from domain.call import CallState, Style
+from domain.contracts import LlmToolCallRequest, LlmTurnInput, LlmTurnResult, SentenceEvent
+from domain.prompts import build_chat, phrase, system_prompts
+from domain.text import SentenceSplitter, normalise_arguments
+from domain.tools import TOOL_NAMES, tool_schemas
+from providers.llm.base import (
+    ChatModel,
+    LlmContentFiltered,
+    LlmFatalError,
+    LlmRetryableError,
+    ToolCallDelta,
+)
+from providers.sentences.base import SentenceSink
+
+CHARS_PER_TOKEN = 3
+MIN_HISTORY_CHARS = 2_000
+BACKOFF_BASE_SEC = 0.2
+BACKOFF_CAP_SEC = 2.0
+# Heartbeats are what deliver a barge-in cancellation, and the workflow's heartbeat timeout is
+# short: beat on a timer too, not only per chunk, so a slow first token neither times out nor
+# delays the cancellation.
+TICK_SEC = 0.25
+PARALLEL = "multi_tool_use.parallel"
+
+
+class LlmActivities:
+    """The `llm_turn` activity, with a fast and a slow model to fall back between."""
+
+    def __init__(
+        self, fast: ChatModel, slow: ChatModel, sentences: SentenceSink, settings: LlmSettings
+    ) -> None:
+        self._fast = fast
+        self._slow = slow
+        self._sentences = sentences
+        self._settings = settings
+
+    @activity.defn(name="llm_turn")
+    async def llm_turn(self, input: LlmTurnInput) -> LlmTurnResult:
+        """Stream one completion into the call's sentence stream; return what was said."""
+        call = input.call
+        now = datetime.now(UTC)
+        tools = tool_schemas(call, frozenset(input.blacklist)) if input.tools_enabled else None
+        messages = build_chat(
+            call,
+            now=now,
+            max_messages=self._settings.history_messages,
+            max_chars=self._history_chars(call, now, tools),
+        )
+        speaker = _Speaker(self._sentences, input)
+        watchdog = asyncio.create_task(speaker.watch(input.flags.answer_soft_timeout_sec))
+        try:
+            return await self._run(input, messages, tools, speaker)
+        finally:
+            watchdog.cancel()
+            # wait() never raises the watchdog's CancelledError, and lets ours propagate.
+            await asyncio.wait([watchdog])
+
+    def _history_chars(
+        self, call: CallState, now: datetime, tools: list[dict[str, Any]] | None
+    ) -> int:
+        # The smaller window of the two models, so a fallback never overflows either.
+        window = min(
+            m.context_tokens - m.max_tokens for m in (self._settings.fast, self._settings.slow)
+        )
+        fixed = len(json.dumps(system_prompts(call, now))) + len(json.dumps(tools or []))
+        return max(window * CHARS_PER_TOKEN - fixed, MIN_HISTORY_CHARS)
+
+    def _models(self, input: LlmTurnInput) -> list[tuple[ChatModel, LlmModelSettings]]:
+        fast = (self._fast, self._settings.fast)
+        slow = (self._slow, self._settings.slow)
+        return [slow, fast] if input.flags.slow_llm_for_chat else [fast, slow]
+
+    async def _run(
+        self,
+        input: LlmTurnInput,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        speaker: _Speaker,
+    ) -> LlmTurnResult:
+        last: LlmRetryableError | None = None
+        for model, model_settings in self._models(input):
+            for attempt in range(self._settings.attempts_per_model):
+                if attempt:
+                    await asyncio.sleep(_backoff(attempt - 1))
+                try:
+                    return await _Attempt(model, input, speaker).run(
+                        messages, tools, model_settings.max_tokens
+                    )
+                except LlmRetryableError as exc:
+                    if speaker.count:
+                        # Restarting would say the first sentences twice: the workflow decides.
+                        raise ApplicationError(
+                            f"{model.name} failed after {speaker.count} sentences: {exc}",
+                            type="LlmInterrupted",
+                        ) from exc
+                    activity.logger.warning("%s attempt %s failed: %s", model.name, attempt, exc)
+                    last = exc
+                except LlmContentFiltered as exc:
+                    activity.logger.warning("%s content filter: %s", model.name, exc)
+                    return speaker.filtered(model.name)
+                except LlmFatalError as exc:
+                    raise ApplicationError(str(exc), type="LlmFatal", non_retryable=True) from exc
+        raise ApplicationError(f"no model answered: {last}", type="LlmUnavailable") from last
+
+
+def _backoff(n: int) -> float:
+    delay = min(BACKOFF_CAP_SEC, BACKOFF_BASE_SEC * 2.0**n)
+    return delay * random.uniform(0.5, 1.0)
+
+
+class _Speaker:
+    """Appends the turn's sentences (and at most one filler) to the call's stream."""
+
+    def __init__(self, sink: SentenceSink, input: LlmTurnInput) -> None:
+        self._sink = sink
+        self._input = input
+        self._lock = asyncio.Lock()  # a filler never interleaves with a sentence
+        self._filler_sent = False
+        self.texts: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.texts)
+
+    async def say(self, text: str, style: Style) -> None:
+        async with self._lock:
+            await self._append("sentence", text, style)
+            self.texts.append(text)
+
+    async def watch(self, soft_timeout_sec: float) -> None:
+        """Heartbeat on a timer; say the filler once if nothing was said in time."""
+        deadline = time.monotonic() + soft_timeout_sec
+        while True:
+            left = deadline - time.monotonic()
+            await asyncio.sleep(TICK_SEC if self._filler_sent or left <= 0 else min(TICK_SEC, left))
+            activity.heartbeat()
+            if not self._filler_sent and time.monotonic() >= deadline:
+                try:
+                    await self._filler()
+                except Exception as exc:  # the filler is a nicety: never fail the turn on it
+                    activity.logger.warning("filler not sent: %s", exc)
+
+    async def _filler(self) -> None:
+        async with self._lock:
+            if self.texts or self._filler_sent:
+                return
+            self._filler_sent = True
+            await self._append("filler", phrase("timeout_loading", self._input.call), Style.NONE)
+
+    async def _append(self, kind: Literal["sentence", "filler"], text: str, style: Style) -> None:
+        call = self._input.call
+        event = SentenceEvent(
+            turn_id=self._input.turn_id,
+            iteration=self._input.iteration,
+            kind=kind,
+            text=text,
+            style=style,
+            lang=call.lang.short_code,
+            rate=call.speech_rate,
+        )
+        await self._sink.append(call.call_id, event)
+
+    def filtered(self, model: str) -> LlmTurnResult:
+        return LlmTurnResult(
+            content=" ".join(self.texts),
+            finish_reason="content_filter",
+            model=model,
+            content_filtered=True,
+            sentences=self.count,
+        )
+
+
+class _Attempt:
+    """One streamed completion from one model."""
+
+    def __init__(self, model: ChatModel, input: LlmTurnInput, speaker: _Speaker) -> None:
+        self._model = model
+        self._input = input
+        self._speaker = speaker
+        self._splitter = SentenceSplitter()
+        self._calls = _ToolCallBuffer()
+
+    async def run(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int
+    ) -> LlmTurnResult:
+        finish = "stop"
+        stream = self._model.stream(
+            messages, tools, user=self._input.call.call_id, max_tokens=max_tokens
+        )
+        try:
+            async for chunk in stream:
+                activity.heartbeat()
+                if chunk.text:
+                    await self._say(self._splitter.feed(chunk.text))
+                self._calls.add(chunk.tool_calls)
+                finish = chunk.finish_reason or finish
+        finally:
+            # Closes the HTTP response now, also on cancellation (barge-in) or a Redis error.
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+        if finish == "content_filter":
+            return self._speaker.filtered(self._model.name)
+        await self._say(self._splitter.flush())
+        raw = self._calls.finish() or [("", n, a) for n, a in self._splitter.text_tool_calls]
+        calls = _clean_calls(raw, self._input)
+        if not self._speaker.count:
+            # Only without text: speaking both said the same thing twice (reference #406).
+            await self._say(_customer_responses(calls))
+        if not self._input.tools_enabled and calls:
+            activity.logger.warning("tools disabled, dropped %s", [c.name for c in calls])
+            calls = []
+        return LlmTurnResult(
+            content=" ".join(self._speaker.texts),
+            style=self._splitter.style,
+            tool_calls=calls,
+            finish_reason=finish,
+            model=self._model.name,
+            sentences=self._speaker.count,
+        )
+
+    async def _say(self, sentences: list[str]) -> None:
+        for sentence in sentences:
+            await self._speaker.say(sentence, self._splitter.style)
+
+
+@dataclass
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+class _ToolCallBuffer:
+    """Tool-call deltas accumulated by index."""
+
+    def __init__(self) -> None:
+        self._calls: list[_PendingCall] = []
+        self._by_index: dict[int, _PendingCall] = {}
+
+    def add(self, deltas: tuple[ToolCallDelta, ...]) -> None:
+        for delta in deltas:
+            call = self._by_index.get(delta.index)
+            # Some local servers send every call at index 0: a new id there is a new call.
+            if call is None or (delta.id and call.id and delta.id != call.id and call.name):
+                call = self._by_index[delta.index] = _PendingCall()
+                self._calls.append(call)
+            if delta.id:  # an empty id on a later fragment never erases the known one
+                call.id = delta.id
+            if delta.name:
+                call.name = delta.name
+            call.arguments += delta.arguments
+
+    def finish(self) -> list[tuple[str, str, str]]:
+        return [(c.id, c.name, c.arguments) for c in self._calls if c.name]
+
+
+def _clean_calls(raw: list[tuple[str, str, str]], input: LlmTurnInput) -> list[LlmToolCallRequest]:
+    """Expand parallel calls, drop unknown and repeated ones, repair arguments, ensure ids."""
+    offered = TOOL_NAMES - set(input.blacklist)
+    out: list[LlmToolCallRequest] = []
+    seen: set[tuple[str, str]] = set()
+    for call_id, name, arguments in _expand_parallel(raw):
+        if name not in offered:
+            activity.logger.warning("dropped call to unknown tool %r", name)
+            continue
+        arguments = normalise_arguments(arguments)
+        key = (name, json.dumps(json.loads(arguments), sort_keys=True))
+        if key in seen:
+            continue
+        seen.add(key)
+        if not call_id or any(c.id == call_id for c in out):
+            call_id = f"call_{input.turn_id}_{input.iteration}_{len(out)}"
+        out.append(LlmToolCallRequest(id=call_id, name=name, arguments=arguments))
+    return out
+
+
+def _expand_parallel(raw: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    out = []
+    for call_id, name, arguments in raw:
+        if name != PARALLEL:
+            out.append((call_id, name.removeprefix("functions."), arguments))
+            continue
+        uses = json.loads(normalise_arguments(arguments)).get("tool_uses")
+        for n, use in enumerate(uses if isinstance(uses, list) else []):
+            if not isinstance(use, dict):
+                continue
+            params = use.get("parameters", {})
+            out.append(
+                (
+                    f"{call_id}_{n}" if call_id else "",
+                    str(use.get("recipient_name", "")).removeprefix("functions."),
+                    params if isinstance(params, str) else json.dumps(params, ensure_ascii=False),
+                )
+            )
+    return out
+
+
+def _customer_responses(calls: list[LlmToolCallRequest]) -> list[str]:
+    """The tools' `customer_response` sentences, each said once."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for call in calls:
+        text = json.loads(call.arguments).get("customer_response")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        splitter = SentenceSplitter()
+        for sentence in [*splitter.feed(text), *splitter.flush()]:
+            key = sentence.casefold()
+            if key not in seen:
+                seen.add(key)
+                out.append(sentence)
+    return out

@@ -1,0 +1,188 @@
+"""Orchestration overhead of one caller turn, with an LLM that answers instantly.
+
+N concurrent text calls each send paced turns (an update per turn, as the media gateway does).
+For every turn it measures:
+  - update sent → LLM request received by the (scripted, zero-latency) LLM server;
+  - update sent → first sentence readable in the call's Redis stream.
+The dev server is tuned as in `core/devserver.py`; the worker and the LLM server run as
+separate processes, like in production. Prints p50/p95 per N.
+
+    python bench/turn_overhead.py [--calls 1 20 50] [--turns 10] [--gap 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+from temporalio.client import Client, WorkflowUpdateStage
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.devserver import dev_server_command  # noqa: E402
+from core.redis_server import RedisProcess, free_port  # noqa: E402
+from core.settings import TemporalSettings  # noqa: E402
+from core.temporal import connect  # noqa: E402
+from domain.call import CallInitiate  # noqa: E402
+from domain.contracts import CallInput, UserTurn  # noqa: E402
+from providers.sentences.redis_stream import RedisSentenceStream  # noqa: E402
+from workflows.call import CallWorkflow  # noqa: E402
+
+REPLY = "Thank you, I have noted that. What else can you tell me?"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+async def one_call(
+    client: Client,
+    redis: Redis,
+    llm: httpx.AsyncClient,
+    task_queue: str,
+    turns: int,
+    gap: float,
+) -> tuple[list[float], list[float]]:
+    call_id = str(uuid.uuid4())
+    initiate = CallInitiate(
+        phone_number="+33612345678",
+        bot_company="Contoso",
+        bot_name="Amélie",
+        agent_phone_number="+33600000000",
+    )
+    handle = await client.start_workflow(
+        CallWorkflow.run,
+        CallInput(call_id=call_id, initiate=initiate),
+        id=f"call-{call_id}",
+        task_queue=task_queue,
+    )
+    stream = RedisSentenceStream(redis)
+    to_llm: list[float] = []
+    to_sentence: list[float] = []
+    last_id = "0-0"
+    await asyncio.sleep(random.uniform(0, gap))  # spread the calls' phases
+    for turn in range(1, turns + 1):
+        sent = time.time()
+        update = await handle.start_update(
+            CallWorkflow.user_turn,
+            UserTurn(text=f"turn {turn}: my car was hit on the A6.", turn_id=turn, channel="voice"),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        while True:
+            entries = await stream.read(call_id, after=last_id, block_ms=5_000)
+            if not entries:
+                raise RuntimeError(f"no sentence for turn {turn} of {call_id}")
+            last_id = entries[-1][0]
+            if any(e.turn_id == turn and e.kind == "sentence" for _, e in entries):
+                to_sentence.append((time.time() - sent) * 1000)
+                break
+        await update.result()
+        requests = (await llm.get("/_requests", params={"user": call_id})).json()
+        to_llm.append((requests[-1]["received_at"] - sent) * 1000)
+        await asyncio.sleep(gap * random.uniform(0.5, 1.5))
+    await handle.terminate("benchmark done")
+    return to_llm, to_sentence
+
+
+async def measure(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="bench-turn-"))
+    temporal_port, ui_port, llm_port = free_port(), free_port(), free_port()
+    redis_server = RedisProcess(workdir=work).start()
+    env = {
+        **os.environ,
+        "CALLCENTER_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal_port}",
+        "CALLCENTER_TEMPORAL__TASK_QUEUE": "bench",
+        "CALLCENTER_REDIS__URL": redis_server.url,
+        "CALLCENTER_LLM__FAST__ENDPOINT": f"http://127.0.0.1:{llm_port}/v1",
+        "CALLCENTER_LLM__SLOW__ENDPOINT": f"http://127.0.0.1:{llm_port}/v1",
+        "CALLCENTER_STORE__SQLITE_PATH": str(work / "calls.sqlite3"),
+        "CALLCENTER_SEARCH__SQLITE_PATH": str(work / "search.sqlite3"),
+        "CALLCENTER_SMS__OUTBOX_PATH": str(work / "sms.jsonl"),
+        "LOG_LEVEL": "WARNING",
+    }
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [
+        subprocess.Popen(
+            dev_server_command(work / "temporal.db", port=temporal_port, ui_port=ui_port), **quiet
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "scripted_llm", "--port", str(llm_port)], cwd=ROOT, **quiet
+        ),
+    ]
+    try:
+        await wait_port(temporal_port)
+        await wait_port(llm_port)
+        processes.append(
+            subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, **quiet)
+        )
+        client = await connect(TemporalSettings(address=f"127.0.0.1:{temporal_port}"))
+        redis = Redis.from_url(redis_server.url)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{llm_port}") as llm:
+            await llm.post("/_script", json={"default": {"text": REPLY}})
+            await one_call(client, redis, llm, "bench", 3, 0.1)  # warm-up
+            print(
+                f"{'calls':>5} {'turns':>6} | {'→ LLM p50':>10} {'p95':>7} | "
+                f"{'→ sentence p50':>15} {'p95':>7}   (ms)"
+            )
+            for n in args.calls:
+                await llm.post("/_reset")
+                await llm.post("/_script", json={"default": {"text": REPLY}})
+                results = await asyncio.gather(
+                    *(one_call(client, redis, llm, "bench", args.turns, args.gap) for _ in range(n))
+                )
+                to_llm = [v for r in results for v in r[0]]
+                to_sentence = [v for r in results for v in r[1]]
+                print(
+                    f"{n:>5} {len(to_llm):>6} | {statistics.median(to_llm):>10.1f} "
+                    f"{pct(to_llm, 0.95):>7.1f} | {statistics.median(to_sentence):>15.1f} "
+                    f"{pct(to_sentence, 0.95):>7.1f}"
+                )
+        await redis.aclose()
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        redis_server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, nargs="+", default=[1, 20, 50])
+    parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--gap", type=float, default=1.0, help="mean seconds between turns")
+    asyncio.run(measure(parser.parse_args()))
+    sys.stdout.flush()
+    os._exit(0)  # temporalio may crash at interpreter exit (sdk-python#300)
+
+
+if __name__ == "__main__":
+    main()
