@@ -34,6 +34,7 @@ from providers.sentences.redis_stream import RedisSentenceStream
 from providers.sms.outbox import OutboxSms
 from providers.telephony.chat import ChatTelephony
 from workflows.call import CallWorkflow
+from workflows.sandbox import WORKFLOW_RUNNER
 
 log = logging.getLogger("worker")
 
@@ -87,6 +88,7 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
         # A dead worker's sticky queue holds its calls for this long (10 s by default).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
         max_concurrent_activities=500,
+        workflow_runner=WORKFLOW_RUNNER,
     )
 
 

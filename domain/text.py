@@ -286,7 +286,7 @@ def _drop_code(text: str) -> str:
             i += 1
             continue
         end = block[0]
-        if text[i] != "[" or isinstance(_strict_json(text[i:end]), list):
+        if text[i] != "[" or _is_object_list(text[i:end]):
             kept.append(text[pos:i])
             pos = end
         i = max(end, i + 1)
@@ -294,8 +294,10 @@ def _drop_code(text: str) -> str:
     return _STRAY.sub(" ", "".join(kept))
 
 
-def _strict_json(payload: str) -> Any:
+def _is_object_list(payload: str) -> bool:
+    """True for a JSON list of objects (tool-call like); "[1]" or "[pause]" is speech."""
     try:
-        return json.loads(payload)
+        value = json.loads(payload)
     except ValueError:
-        return None
+        return False
+    return isinstance(value, list) and any(isinstance(item, dict) for item in value)

@@ -28,6 +28,7 @@ from core.devserver import TUNED_ARGS, temporal_binary, test_server_binary
 from core.redis_server import RedisProcess
 from core.settings import Settings
 from core.stores import open_store
+from core.temporal import register_search_attributes
 from domain import attributes
 from providers.flags.redis_flags import RedisFlags
 from providers.sentences.redis_stream import RedisSentenceStream
@@ -77,6 +78,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=test_server_binary(),
         data_converter=pydantic_data_converter,
     )
+    await register_search_attributes(env.client)
     yield env
     await env.shutdown()
 

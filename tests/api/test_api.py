@@ -83,20 +83,20 @@ async def test_post_call_returns_at_once_with_ui_url_and_shows_in_temporal(stack
 
 
 async def test_list_calls_by_phone_number_paginates(stack: Stack) -> None:
-    ids = [await stack.start_call(phone_number="+33700000001") for _ in range(3)]
+    ids = [await stack.start_call(phone_number="+33612000001") for _ in range(3)]
     for call_id in ids:  # each call saves itself on start
         for _ in range(50):
             if await stack.store.get(call_id):
                 break
             await asyncio.sleep(0.1)
     first = (
-        await stack.api.get("/call", params={"phone_number": "+33700000001", "limit": 2})
+        await stack.api.get("/call", params={"phone_number": "+33612000001", "limit": 2})
     ).json()
     assert len(first["calls"]) == 2 and first["next_cursor"]
     second = (
         await stack.api.get(
             "/call",
-            params={"phone_number": "+33700000001", "limit": 2, "cursor": first["next_cursor"]},
+            params={"phone_number": "+33612000001", "limit": 2, "cursor": first["next_cursor"]},
         )
     ).json()
     seen = [c["call_id"] for c in first["calls"] + second["calls"]]

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Any
 
 from scripted_llm.script import ScriptedReply, ScriptedToolCall
 from tests.conftest import Stack
 from workflows.call import CallWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def record_history(stack: Stack, call_id: str, name: str) -> None:
+    """Save the call's history for the replay tests (`RECORD_HISTORIES=1`)."""
+    if not os.environ.get("RECORD_HISTORIES"):
+        return
+    history = await stack.client.get_workflow_handle(f"call-{call_id}").fetch_history()
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
 
 
 def claim_update(*pairs: tuple[str, str], say: str = "") -> ScriptedReply:
@@ -107,6 +120,7 @@ async def test_car_accident_claim_filled_over_several_turns(stack: Stack) -> Non
     stored = await stack.store.get(call_id)
     assert stored is not None and stored.claim == body["call"]["claim"]
     assert stored.last_turn_id == 4
+    await record_history(stack, call_id, "car_accident_claim")
 
 
 async def test_invalid_email_is_rejected_then_corrected(stack: Stack) -> None:
@@ -131,6 +145,7 @@ async def test_invalid_email_is_rejected_then_corrected(stack: Stack) -> None:
     call = (await get_call(stack, call_id))["call"]
     assert call["claim"]["policyholder_email"] == "jean.dupont@example.com"
     assert call["claim"]["policyholder_name"] == "Jean Dupont"
+    await record_history(stack, call_id, "invalid_email_corrected")
 
 
 async def test_reminder_created_then_updated(stack: Stack) -> None:
@@ -173,6 +188,7 @@ async def test_transfer_to_a_human_is_requested(stack: Stack) -> None:
     assert call["handoff"]["status"] == "queued"
     spoken = await sentences(stack, call_id)
     assert ("notice", "Of course, I'm transferring you to a human agent now.", 1) in spoken
+    await record_history(stack, call_id, "transfer_to_human")
 
 
 async def test_content_filter_drops_the_message_and_speaks_an_apology(stack: Stack) -> None:
@@ -204,6 +220,7 @@ async def test_hard_timeout_speaks_an_error_then_recovers(stack: Stack) -> None:
     assert "too late" not in str(spoken)
     call = (await get_call(stack, call_id))["call"]
     assert [m["content"] for m in call["messages"]][-1] == "Sorry for the wait. How can I help?"
+    await record_history(stack, call_id, "hard_timeout_then_recovery")
 
 
 async def test_soft_timeout_filler_is_spoken_but_never_stored(stack: Stack) -> None:
@@ -233,6 +250,7 @@ async def test_end_call_completes_the_workflow_and_the_store_answers(stack: Stac
     body = await get_call(stack, call_id)
     assert body["live"] is False and body["in_progress"] is False
     assert body["call"]["messages"][-1]["action"] == "hangup"
+    await record_history(stack, call_id, "end_call")
     late = await stack.say(call_id, "hello?")
     assert late.status_code == 409
     assert "ended" in late.json()["error"]["message"]

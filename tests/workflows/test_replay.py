@@ -15,7 +15,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from domain.call import CallState
+from domain.contracts import CallInput
 from workflows.call import CallWorkflow
+from workflows.sandbox import WORKFLOW_RUNNER
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -30,13 +33,25 @@ def test_histories_are_checked_in() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_call_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[CallWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[CallWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
     await replayer.replay_workflow(load(path))
 
 
 @workflow.defn(name="CallWorkflow")
 class ReorderedCallWorkflow(CallWorkflow):
     """The same workflow with one innocent-looking change: a pause before saving."""
+
+    @workflow.init
+    def __init__(self, input: CallInput) -> None:
+        super().__init__(input)
+
+    @workflow.run
+    async def run(self, input: CallInput) -> CallState:
+        return await super().run(input)
 
     async def _save(self) -> None:
         await workflow.sleep(timedelta(milliseconds=10))
@@ -45,7 +60,11 @@ class ReorderedCallWorkflow(CallWorkflow):
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_non_deterministic_change_fails_replay(path: Path) -> None:
-    replayer = Replayer(workflows=[ReorderedCallWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[ReorderedCallWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert (
