@@ -57,9 +57,12 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
     )
     flags = RedisFlags(redis, key=settings.flags.redis_key, ttl_sec=settings.flags.cache_ttl_sec)
 
+    fast, slow = OpenAiChat(settings.llm.fast), OpenAiChat(settings.llm.slow)
+    stack.push_async_callback(fast.aclose)
+    stack.push_async_callback(slow.aclose)
     llm = LlmActivities(
-        fast=OpenAiChat(settings.llm.fast),
-        slow=OpenAiChat(settings.llm.slow),
+        fast=fast,
+        slow=slow,
         sentences=sentences,
         settings=settings.llm,
     )

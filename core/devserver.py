@@ -19,6 +19,8 @@ TUNED_ARGS: tuple[str, ...] = (
     "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
     "--dynamic-config-value", "history.timerProcessorMaxPollRPS=1000",
     "--dynamic-config-value", "history.visibilityProcessorMaxPollRPS=1000",
+    # The LLM activity starts in the reply to the workflow task, without a matching round trip.
+    "--dynamic-config-value", "system.enableActivityEagerExecution=true",
 )  # fmt: skip
 
 

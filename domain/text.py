@@ -46,10 +46,9 @@ class SentenceSplitter:
         self._buffer += text_delta
         text = self._buffer
         hold = _hold_position(text)
-        # A boundary at the very end is not confirmed yet: "3." may become "3.5".
-        cuts = [
-            end for end in _boundaries(text) if end < min(hold, len(text)) and text[end].isspace()
-        ]
+        # A boundary at the very end is not confirmed yet: "3." may become "3.5". Nothing after
+        # a held-back marker is scanned: a long tool call in text stays linear to stream.
+        cuts = [end for end in _boundaries(text[: hold + 1]) if end < hold and text[end].isspace()]
         if not cuts:
             return []
         self._buffer = text[cuts[-1] :]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
@@ -59,6 +59,9 @@ with workflow.unsafe.imports_passed_through():
 
 _R = TypeVar("_R")
 
+# Flags change at run time; a call sees a change within this delay, like the flag cache.
+FLAGS_MAX_AGE = timedelta(seconds=60)
+
 
 def summary_for(state: CallState) -> str:
     """Static summary shown in the Temporal UI list: direction, number, company and bot."""
@@ -99,6 +102,7 @@ class CallWorkflow:
         self._turn_lock = asyncio.Lock()
         self._save_lock = asyncio.Lock()
         self._flags = FeatureFlags()
+        self._flags_read_at: datetime | None = None
 
     # --- queries and updates -------------------------------------------------------------
 
@@ -124,12 +128,7 @@ class CallWorkflow:
                     turn_id=turn_id,
                 )
             )
-            self._flags = await workflow.execute_local_activity(
-                "read_flags",
-                ReadFlagsInput(),
-                result_type=FeatureFlags,
-                start_to_close_timeout=policies.FLAGS_TIMEOUT,
-            )
+            await self._refresh_flags()
             reply = await self._answer(turn_id)
             await self._save()
             return reply
@@ -156,6 +155,19 @@ class CallWorkflow:
                 f"stale turn {turn.turn_id}: turn {self.call.last_turn_id} is already applied",
                 type="StaleTurn",
             )
+
+    async def _refresh_flags(self) -> None:
+        """Read the live flags at most once per `FLAGS_MAX_AGE` (a local activity)."""
+        now = workflow.now()
+        if self._flags_read_at is not None and now - self._flags_read_at < FLAGS_MAX_AGE:
+            return
+        self._flags = await workflow.execute_local_activity(
+            "read_flags",
+            ReadFlagsInput(),
+            result_type=FeatureFlags,
+            start_to_close_timeout=policies.FLAGS_TIMEOUT,
+        )
+        self._flags_read_at = now
 
     # --- main loop -----------------------------------------------------------------------
 

@@ -553,7 +553,7 @@ def call_id() -> Iterator[str]:
 async def test_redis_stream_entry_format(redis: Redis, call_id: str) -> None:
     stream = RedisSentenceStream(redis, maxlen=10, ttl_sec=120)
     first = await stream.append(call_id, SentenceEvent(turn_id=3, kind="sentence", text="Hi."))
-    raw = await redis.xrange(stream.key(call_id))
+    raw: Any = await redis.xrange(stream.key(call_id))
     assert raw[0][1] == {
         b"turn_id": b"3",
         b"iteration": b"0",
