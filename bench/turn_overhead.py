@@ -43,6 +43,12 @@ from workflows.call import CallWorkflow  # noqa: E402
 REPLY = "Thank you, I have noted that. What else can you tell me?"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -82,12 +88,13 @@ async def one_call(
         task_queue=task_queue,
     )
     stream = RedisSentenceStream(redis)
-    to_llm: list[float] = []
+    sent_at: list[float] = []
     to_sentence: list[float] = []
     last_id = "0-0"
     await asyncio.sleep(random.uniform(0, gap))  # spread the calls' phases
     for turn in range(1, turns + 1):
         sent = time.time()
+        sent_at.append(sent)
         update = await handle.start_update(
             CallWorkflow.user_turn,
             UserTurn(text=f"turn {turn}: my car was hit on the A6.", turn_id=turn, channel="voice"),
@@ -102,10 +109,11 @@ async def one_call(
                 to_sentence.append((time.time() - sent) * 1000)
                 break
         await update.result()
-        requests = (await llm.get("/_requests", params={"user": call_id})).json()
-        to_llm.append((requests[-1]["received_at"] - sent) * 1000)
         await asyncio.sleep(gap * random.uniform(0.5, 1.5))
     await handle.terminate("benchmark done")
+    # One LLM request per turn (a plain answer, no tools), in order.
+    requests = (await llm.get("/_requests", params={"user": call_id})).json()
+    to_llm = [(r["received_at"] - s) * 1000 for r, s in zip(requests, sent_at, strict=True)]
     return to_llm, to_sentence
 
 
@@ -152,15 +160,22 @@ async def measure(args: argparse.Namespace) -> None:
             for n in args.calls:
                 await llm.post("/_reset")
                 await llm.post("/_script", json={"default": {"text": REPLY}})
+                pids = [p.pid for p in processes] + [os.getpid()]
+                before = [cpu_seconds(pid) for pid in pids]
                 results = await asyncio.gather(
                     *(one_call(client, redis, llm, "bench", args.turns, args.gap) for _ in range(n))
                 )
+                used = [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
                 to_llm = [v for r in results for v in r[0]]
                 to_sentence = [v for r in results for v in r[1]]
                 print(
                     f"{n:>5} {len(to_llm):>6} | {statistics.median(to_llm):>10.1f} "
                     f"{pct(to_llm, 0.95):>7.1f} | {statistics.median(to_sentence):>15.1f} "
-                    f"{pct(to_sentence, 0.95):>7.1f}"
+                    f"{pct(to_sentence, 0.95):>7.1f} | "
+                    + " ".join(
+                        f"{u * 1000 / len(to_llm):6.1f}"
+                        for u in (used[0], used[2], used[1], used[3])
+                    )
                 )
         await redis.aclose()
     finally:

@@ -103,6 +103,7 @@ class CallWorkflow:
         self._save_lock = asyncio.Lock()
         self._flags = FeatureFlags()
         self._flags_read_at: datetime | None = None
+        self._shown: tuple[str, int] | None = None
 
     # --- queries and updates -------------------------------------------------------------
 
@@ -275,7 +276,6 @@ class CallWorkflow:
                 break
             if not result.tool_calls and result.finish_reason != "length":
                 break
-        self._show_progress()
         return TurnReply(
             turn_id=turn_id,
             text=" ".join(spoken),
@@ -396,7 +396,9 @@ class CallWorkflow:
         async with self._save_lock:
             self.call.updated_at = workflow.now()
             self._show_progress()
-            await workflow.execute_activity(
+            # A local activity: its input (the whole state) is not written to history, and
+            # it needs no server round trip; only its completion marker is recorded.
+            await workflow.execute_local_activity(
                 "save_call",
                 SaveCallInput(call=self.call),
                 start_to_close_timeout=policies.QUICK,
@@ -404,15 +406,20 @@ class CallWorkflow:
             )
 
     def _show_progress(self) -> None:
+        """Search attributes (only when they changed: each upsert is a history event and a
+        visibility write) and the current details of the Temporal UI."""
         filled, _ = progress(self.call.claim, self.call.claim_schema())
-        workflow.upsert_search_attributes(
-            [
-                attributes.STATUS.value_set(self.call.status.value),
-                attributes.CLAIM_FILLED.value_set(filled),
-                attributes.PHONE_NUMBER.value_set(self.call.initiate.phone_number),
-                attributes.BOT_NAME.value_set(self.call.initiate.bot_name),
-            ]
-        )
+        shown = (self.call.status.value, filled)
+        if shown != self._shown:
+            workflow.upsert_search_attributes(
+                [
+                    attributes.STATUS.value_set(self.call.status.value),
+                    attributes.CLAIM_FILLED.value_set(filled),
+                    attributes.PHONE_NUMBER.value_set(self.call.initiate.phone_number),
+                    attributes.BOT_NAME.value_set(self.call.initiate.bot_name),
+                ]
+            )
+            self._shown = shown
         workflow.set_current_details(details_for(self.call))
 
 
