@@ -23,7 +23,7 @@ from workflows.call import CallWorkflow, details_for, summary_for
 router = APIRouter(prefix="/call", tags=["calls"], dependencies=[Depends(require_api_key)])
 
 # Update failures raised by the workflow, by ApplicationError type.
-_UPDATE_ERRORS = {"InvalidTurn": 422, "StaleTurn": 409, "CallEnded": 409, "Retry": 503}
+_UPDATE_ERRORS = {"InvalidTurn": 422, "StaleTurn": 409, "CallEnded": 409}
 
 
 def initiate_from(body: CallCreate, services: ServicesDep) -> CallInitiate:
