@@ -19,6 +19,8 @@ from core.redis_server import RedisProcess, answers
 from core.settings import get_settings
 
 VAR = Path("var")
+# Replies keyed on words of the caller's text ("accident", "Lyon", "name", "bye").
+DEMO_SCRIPT = Path(__file__).resolve().parent.parent / "scripted_llm/examples/claim_demo.json"
 
 
 def _wait_port(host: str, port: int, timeout: float, name: str) -> None:
@@ -61,7 +63,7 @@ def run_dev(*, scripted_llm: bool = False) -> int:
             spawn(
                 "scripted-llm",
                 [sys.executable, "-m", "scripted_llm", "--host", llm.hostname or "127.0.0.1",
-                 "--port", str(llm.port or 8765)],
+                 "--port", str(llm.port or 8765), "--script", str(DEMO_SCRIPT)],
             )  # fmt: skip
         _wait_port(host, int(port), 60, "Temporal")
         spawn("worker", [sys.executable, "worker.py"])
