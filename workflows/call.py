@@ -99,6 +99,23 @@ class CallWorkflow:
                 initiate=input.initiate,
                 direction=input.direction,
             )
+            # Here rather than in run(): a turn sent right after the start can be handled
+            # before run() begins, and must find the call already opened.
+            now = workflow.now()
+            self.call.messages.append(
+                Message(created_at=now, persona=Persona.HUMAN, action=Action.CALL)
+            )
+            self.call.messages.append(
+                Message(
+                    created_at=now,
+                    persona=Persona.ASSISTANT,
+                    content=phrase("hello", self.call),
+                    lang_short_code=self.call.lang.short_code,
+                )
+            )
+            # No phone line yet: the call is live on the chat channel as soon as it starts.
+            self.call.status = CallStatus.IN_PROGRESS
+            self.call.last_interaction_at = now
         self._turn_lock = asyncio.Lock()
         self._save_lock = asyncio.Lock()
         self._flags = FeatureFlags()
@@ -175,23 +192,7 @@ class CallWorkflow:
     # --- main loop -----------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, input: CallInput) -> CallState:
-        if input.resume is None:
-            now = workflow.now()
-            self.call.messages.append(
-                Message(created_at=now, persona=Persona.HUMAN, action=Action.CALL)
-            )
-            self.call.messages.append(
-                Message(
-                    created_at=now,
-                    persona=Persona.ASSISTANT,
-                    content=phrase("hello", self.call),
-                    lang_short_code=self.call.lang.short_code,
-                )
-            )
-            # No phone line yet: the call is live on the chat channel as soon as it starts.
-            self.call.status = CallStatus.IN_PROGRESS
-            self.call.last_interaction_at = now
+    async def run(self, input: CallInput) -> CallState:  # noqa: ARG002 - read by __init__
         await self._save()
 
         while True:

@@ -11,6 +11,6 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "phonenumbers", "email_validator", "idna"
+        "phonenumbers", "email_validator", "idna", "opentelemetry"
     )
 )
