@@ -25,18 +25,37 @@ from activities.search import SearchActivities
 from activities.speech import SpeechActivities
 from activities.store import StoreActivities
 from activities.telephony import TelephonyActivities
-from core.settings import Settings, get_settings
+from core.settings import Settings, TelephonySettings, get_settings
 from core.stores import open_search, open_store
 from core.temporal import connect
 from providers.flags.redis_flags import RedisFlags
 from providers.llm.openai_chat import OpenAiChat
 from providers.sentences.redis_stream import RedisSentenceStream
 from providers.sms.outbox import OutboxSms
-from providers.telephony.chat import ChatTelephony
+from providers.telephony.base import PhoneLine
+from providers.telephony.connections import ConnectionRegistry
 from workflows.call import CallWorkflow
 from workflows.sandbox import WORKFLOW_RUNNER
 
 log = logging.getLogger("worker")
+
+
+def open_phone_line(settings: TelephonySettings, stack: AsyncExitStack) -> PhoneLine | None:
+    """The ACS line when configured; None holds calls on the chat channel."""
+    if settings.kind != "acs" or settings.acs is None:
+        return None
+    from providers.telephony.acs import AcsTelephony
+
+    acs = settings.acs
+    line = AcsTelephony(
+        endpoint=acs.endpoint,
+        access_key=acs.access_key.get_secret_value(),
+        bot_phone_number=acs.phone_number,
+        cognitive_services_endpoint=acs.cognitive_services_endpoint,
+        recording_container_url=acs.recording_container_url,
+    )
+    stack.push_async_callback(line.close)
+    return line
 
 
 async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack) -> Worker:
@@ -68,7 +87,9 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
     )
     store_activities = StoreActivities(store)
     speech = SpeechActivities(sentences)
-    telephony = TelephonyActivities(ChatTelephony())
+    telephony = TelephonyActivities(
+        open_phone_line(settings.telephony, stack), settings.telephony, ConnectionRegistry(redis)
+    )
     messaging = MessagingActivities(OutboxSms(settings.sms.outbox_path))
     search_activities = SearchActivities(search, top=settings.search.top)
     flag_activities = FlagActivities(flags)
@@ -83,6 +104,12 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
             speech.speak,
             telephony.hang_up,
             telephony.transfer_call,
+            telephony.connect_call,
+            telephony.play,
+            telephony.recognize,
+            telephony.start_media,
+            telephony.stop_media,
+            telephony.start_recording,
             messaging.send_sms,
             messaging.notify_emergencies,
             search_activities.search_documents,

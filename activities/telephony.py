@@ -1,21 +1,139 @@
-"""Call control the LLM tools ask for: hang up, transfer to a human."""
+"""Call control: placing, answering and driving calls; hang-up and transfer for the tools.
+
+A call with no connection id is held on the chat channel: there is no line to hang up and a
+transfer is queued as a hand-off (`ChatTelephony`). Calls with a connection go to the phone line.
+"""
 
 from __future__ import annotations
 
-from temporalio import activity
+from collections.abc import Awaitable
 
-from domain.contracts import HangUpInput, TransferInput, TransferResult
-from providers.telephony.base import Telephony
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.settings import TelephonySettings
+from domain.contracts import (
+    AnswerCallInput,
+    CallConnection,
+    ConnectInput,
+    HangUpInput,
+    MediaInput,
+    PlaceCallInput,
+    PlayInput,
+    RecognizeInput,
+    RecordingInput,
+    TransferInput,
+    TransferResult,
+)
+from providers.telephony.acs import TelephonyRejected
+from providers.telephony.base import PhoneLine
+from providers.telephony.chat import ChatTelephony
+from providers.telephony.connections import ConnectionRegistry
 
 
 class TelephonyActivities:
-    def __init__(self, telephony: Telephony) -> None:
-        self._telephony = telephony
+    def __init__(
+        self,
+        phone: PhoneLine | None,
+        settings: TelephonySettings,
+        connections: ConnectionRegistry | None = None,
+    ) -> None:
+        self._phone = phone
+        self._settings = settings
+        self._connections = connections
+        self._chat = ChatTelephony()
+
+    def _line(self) -> PhoneLine:
+        if self._phone is None:
+            raise ApplicationError(
+                "no phone line configured (telephony.kind is none)",
+                type="NoPhoneLine",
+                non_retryable=True,
+            )
+        return self._phone
+
+    def callback_url(self, call_id: str, secret: str) -> str:
+        base = self._settings.public_url.rstrip("/")
+        return f"{base}/communicationservices/callback/{call_id}/{secret}"
+
+    def media_url(self, call_id: str, token: str) -> str:
+        return f"{self._settings.media_url.rstrip('/')}/{call_id}/{token}"
+
+    @activity.defn(name="connect_call")
+    async def connect_call(self, input: ConnectInput) -> CallConnection:
+        """Ring the customer, or answer their call. Safe to retry: no second ring."""
+        line = self._line()
+        callback = self.callback_url(input.call_id, input.callback_secret)
+        media = self.media_url(input.call_id, input.media_token)
+        fmt = self._settings.audio_format
+        try:
+            if input.incoming_call_context:
+                connection = await line.answer_call(
+                    AnswerCallInput(
+                        call_id=input.call_id,
+                        incoming_call_context=input.incoming_call_context,
+                        callback_url=callback,
+                        media_url=media,
+                        audio_format=fmt,
+                        start_media=input.start_media,
+                    ),
+                    first_sent=activity.info().scheduled_time,
+                )
+            else:
+                connection = await line.place_call(
+                    PlaceCallInput(
+                        call_id=input.call_id,
+                        to=input.to,
+                        callback_url=callback,
+                        media_url=media,
+                        audio_format=fmt,
+                        start_media=input.start_media,
+                    ),
+                    first_sent=activity.info().scheduled_time,
+                )
+        except TelephonyRejected as exc:
+            raise ApplicationError(str(exc), type="CallRejected", non_retryable=True) from exc
+        if self._connections is not None:
+            await self._connections.link(connection.connection_id, input.call_id)
+        return connection
+
+    @activity.defn(name="play")
+    async def play(self, input: PlayInput) -> None:
+        await self._rejectable(self._line().play(input))
+
+    @activity.defn(name="recognize")
+    async def recognize(self, input: RecognizeInput) -> None:
+        await self._rejectable(self._line().recognize(input))
+
+    @activity.defn(name="start_media")
+    async def start_media(self, input: MediaInput) -> None:
+        await self._rejectable(self._line().start_media(input))
+
+    @activity.defn(name="stop_media")
+    async def stop_media(self, input: MediaInput) -> None:
+        await self._rejectable(self._line().stop_media(input))
+
+    @activity.defn(name="start_recording")
+    async def start_recording(self, input: RecordingInput) -> None:
+        await self._rejectable(self._line().start_recording(input))
 
     @activity.defn(name="hang_up")
     async def hang_up(self, input: HangUpInput) -> None:
-        await self._telephony.hang_up(input.call_id, input.connection_id)
+        if input.connection_id is None or self._phone is None:
+            await self._chat.hang_up(input.call_id, input.connection_id)
+            return
+        await self._rejectable(self._phone.hang_up(input.call_id, input.connection_id))
 
     @activity.defn(name="transfer_call")
     async def transfer_call(self, input: TransferInput) -> TransferResult:
-        return await self._telephony.transfer(input.call_id, input.connection_id, input.target)
+        if input.connection_id is None or self._phone is None:
+            return await self._chat.transfer(input.call_id, input.connection_id, input.target)
+        return await self._phone.transfer(input.call_id, input.connection_id, input.target)
+
+    @staticmethod
+    async def _rejectable(operation: Awaitable[None]) -> None:
+        try:
+            await operation
+        except TelephonyRejected as exc:
+            # ACS refused (4xx): retrying the same request cannot succeed.
+            raise ApplicationError(str(exc), type="TelephonyRejected", non_retryable=True) from exc

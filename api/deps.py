@@ -10,9 +10,12 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from api.acs_auth import JwksCache
 from api.errors import ApiError
 from core.settings import Settings
+from providers.flags.redis_flags import RedisFlags
 from providers.store.base import CallStore
+from providers.telephony.connections import ConnectionRegistry
 
 
 @dataclass
@@ -21,6 +24,20 @@ class Services:
     temporal: Client
     store: CallStore
     redis: Redis
+    jwks: JwksCache | None = None  # verifies ACS callback tokens when telephony is ACS
+    flags: RedisFlags | None = None
+
+    def __post_init__(self) -> None:
+        acs = self.settings.telephony.acs
+        if self.jwks is None and acs is not None:
+            self.jwks = JwksCache(acs.jwks_url)
+        if self.flags is None:
+            self.flags = RedisFlags(
+                self.redis,
+                key=self.settings.flags.redis_key,
+                ttl_sec=self.settings.flags.cache_ttl_sec,
+            )
+        self.connections = ConnectionRegistry(self.redis)
 
 
 def get_services(request: Request) -> Services:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from api import errors
 from api.deps import Services
-from api.routes import calls, health
+from api.routes import acs, calls, health
 from core.settings import Settings, get_settings
 from core.stores import open_store
 from core.temporal import connect
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     errors.install(app)
     app.include_router(health.router)
     app.include_router(calls.router)
+    app.include_router(acs.router)
     return app
 
 

@@ -118,9 +118,39 @@ class ApiSettings(BaseModel):
         return self
 
 
+class AcsSettings(BaseModel):
+    """Azure Communication Services Call Automation (or the local emulator)."""
+
+    endpoint: str  # https://<resource>.communication.azure.com, or the emulator's http URL
+    access_key: SecretStr
+    phone_number: str  # the bot's number, E.164
+    resource_id: str  # audience of the callback JWTs (the ACS resource's immutable id)
+    jwks_url: str = "https://acscallautomation.communication.azure.com/calling/keys"
+    issuer: str = "https://acscallautomation.communication.azure.com"
+    callback_leeway_sec: int = Field(default=300, ge=0, le=900)
+    cognitive_services_endpoint: str | None = None
+    recording_container_url: str | None = None
+    event_grid_secret: SecretStr | None = None  # required as ?secret= on the Event Grid webhook
+
+
 class TelephonySettings(BaseModel):
-    # "none": no phone line yet; calls are held over the chat channel (POST /call/{id}/messages).
-    kind: Literal["none"] = "none"
+    # "none": no phone line; calls are held over the chat channel (POST /call/{id}/messages).
+    # "acs": real calls through Azure Communication Services (or the local emulator).
+    kind: Literal["none", "acs"] = "none"
+    # Public base URL ACS posts callbacks to (https://host); media URL the gateway listens on.
+    public_url: str = "http://127.0.0.1:8080"
+    media_url: str = "ws://127.0.0.1:8090/media"
+    audio_format: Literal["pcm16k", "pcm24k"] = "pcm16k"
+    acs: AcsSettings | None = None
+    # Where this host's media gateway listens (media_url is what ACS connects to).
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8090, ge=1, le=65_535)
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> TelephonySettings:
+        if self.kind == "acs" and self.acs is None:
+            raise ValueError("telephony.kind is acs but telephony.acs is not set")
+        return self
 
 
 class SmsSettings(BaseModel):

@@ -227,7 +227,13 @@ class CallState(BaseModel):
     synthesis: Synthesis | None = None
     lang_short_code: str | None = None
     prosody_rate: float | None = None
+    channel: Literal["chat", "phone"] = "chat"
     connection_id: str | None = None
+    server_call_id: str | None = None
+    # Per-call secrets: in the ACS callback URL and in the media WebSocket URL.
+    callback_secret: str | None = None
+    media_token: str | None = None
+    recognition_retry: int = 0
     last_turn_id: int = 0
     last_interaction_at: datetime | None = None
     updated_at: datetime | None = None

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from domain.call import CallInitiate, CallState, CallStatus, Style
 from domain.flags import FeatureFlags
 
+
 MAX_TURN_CHARS = 2_000
 MAX_LLM_ITERATIONS = 3
 HISTORY_MESSAGES = 20
@@ -28,6 +29,11 @@ class CallInput(BaseModel):
     direction: Literal["outbound", "inbound"] = "outbound"
     created_at: datetime | None = None
     resume: CallState | None = None
+    # "phone": the workflow places (or answers) a real call; "chat": text turns only.
+    channel: Literal["chat", "phone"] = "chat"
+    callback_secret: str | None = None
+    media_token: str | None = None
+    incoming: IncomingCall | None = None  # inbound: answer this call
 
 
 class UserTurn(BaseModel):
@@ -166,3 +172,116 @@ class SentenceEvent(BaseModel):
     style: Style = Style.NONE
     lang: str = "en-US"
     rate: float = 1.0
+
+
+# --- telephony (phone calls through ACS) --------------------------------------------------
+
+
+class AcsEvent(BaseModel):
+    """A verified Call Automation callback event, as the workflow receives it (signal)."""
+
+    id: str
+    type: str  # without the "Microsoft.Communication." prefix, e.g. "CallConnected"
+    connection_id: str | None = None
+    server_call_id: str | None = None
+    correlation_id: str | None = None
+    operation_context: str | None = None
+    result_code: int | None = None
+    result_sub_code: int | None = None
+    result_message: str | None = None
+    data: dict[str, object] = Field(default_factory=dict)  # the event's whole `data`
+
+
+class ConnectInput(BaseModel):
+    """Place (outbound) or answer (inbound) the call (activity `connect_call`)."""
+
+    call_id: str
+    to: str
+    incoming_call_context: str | None = None
+    callback_secret: str
+    media_token: str
+    start_media: bool
+
+
+class IncomingCall(BaseModel):
+    """An Event Grid `IncomingCall` for the bot's number (signal or start input)."""
+
+    caller: str  # E.164
+    incoming_call_context: str
+    server_call_id: str | None = None
+    correlation_id: str | None = None
+
+
+AudioFormat = Literal["pcm16k", "pcm24k"]
+
+
+class PlaceCallInput(BaseModel):
+    """Ring the customer (activity `place_call`): ACS `create_call` with media streaming."""
+
+    call_id: str
+    to: str
+    callback_url: str
+    media_url: str | None  # wss URL with the per-call token; None: no media streaming
+    audio_format: AudioFormat = "pcm16k"
+    start_media: bool = False
+
+
+class AnswerCallInput(BaseModel):
+    call_id: str
+    incoming_call_context: str
+    callback_url: str
+    media_url: str | None
+    audio_format: AudioFormat = "pcm16k"
+    start_media: bool = False
+
+
+class CallConnection(BaseModel):
+    connection_id: str
+    server_call_id: str | None = None
+    correlation_id: str | None = None
+
+
+class PlayInput(BaseModel):
+    """Play a text (or SSML) to everyone on the call; events carry `operation_context`."""
+
+    call_id: str
+    connection_id: str
+    text: str
+    voice: str
+    lang: str
+    ssml: bool = False
+    operation_context: str
+
+
+class RecognizeChoice(BaseModel):
+    label: str
+    phrases: list[str]
+    tone: str  # DTMF tone name: "one", "two", ...
+
+
+class RecognizeInput(BaseModel):
+    """Prompt then recognise one of `choices` by DTMF or speech (the language menu)."""
+
+    call_id: str
+    connection_id: str
+    target: str  # the caller's E.164 number
+    prompt: str
+    voice: str
+    lang: str
+    choices: list[RecognizeChoice]
+    operation_context: str
+    silence_timeout_sec: int = 10
+
+
+class MediaInput(BaseModel):
+    call_id: str
+    connection_id: str
+    operation_context: str = ""
+
+
+class RecordingInput(BaseModel):
+    call_id: str
+    server_call_id: str
+
+
+CallInput.model_rebuild()

@@ -9,118 +9,97 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
-from typing import TypeVar
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain import attributes
-    from domain.call import (
-        Action,
-        CallState,
-        CallStatus,
-        Message,
-        Persona,
-        ToolCall,
-    )
-    from domain.claim import progress
+    from domain.call import Action, CallState, CallStatus, Handoff, Message, Persona, ToolCall
     from domain.contracts import (
         HISTORY_MESSAGES,
         MAX_LLM_ITERATIONS,
         MAX_TURN_CHARS,
+        AcsEvent,
         CallInput,
         EmergencyInput,
         EmergencyResult,
-        HangUpInput,
+        IncomingCall,
         LlmToolCallRequest,
         LlmTurnInput,
         LlmTurnResult,
-        ReadFlagsInput,
-        SaveCallInput,
         SearchInput,
         SearchResult,
         SendSmsInput,
         SendSmsResult,
-        SpeakInput,
-        SpeakKind,
         TransferInput,
         TransferResult,
         TurnReply,
         UserTurn,
     )
     from domain.flags import FeatureFlags
-    from domain.phone import mask
     from domain.prompts import phrase
     from workflows import policies
+    from workflows.call_base import details_for, summary_for
+    from workflows.call_phone import PhoneCall
     from workflows.call_tools import ToolPorts, run_tool
 
-
-_R = TypeVar("_R")
-
-# Flags change at run time; a call sees a change within this delay, like the flag cache.
-FLAGS_MAX_AGE = timedelta(seconds=60)
-
-
-def summary_for(state: CallState) -> str:
-    """Static summary shown in the Temporal UI list: direction, number, company and bot."""
-    direction = "Outbound call to" if state.direction == "outbound" else "Inbound call from"
-    initiate = state.initiate
-    return (
-        f"{direction} {mask(initiate.phone_number)}, {initiate.bot_company} / {initiate.bot_name}"
-    )
-
-
-def details_for(state: CallState) -> str:
-    """Markdown shown as "current details" in the Temporal UI: status and claim progress."""
-    schema = state.claim_schema()
-    filled, total = progress(state.claim, schema)
-    lines = [f"**{state.status.value}** · turn {state.last_turn_id} · claim {filled}/{total}", ""]
-    for field in schema:
-        value = state.claim.get(field.name)
-        lines.append(f"- {'✅' if value else '⬜'} {field.name}" + (f": {value}" if value else ""))
-    if state.reminders:
-        lines.append("")
-        lines.extend(f"- ⏰ {r.title} ({r.due_date_time.isoformat()})" for r in state.reminders)
-    return "\n".join(lines)
+__all__ = ["CallWorkflow", "details_for", "summary_for"]
 
 
 @workflow.defn
-class CallWorkflow:
+class CallWorkflow(PhoneCall):
     @workflow.init
     def __init__(self, input: CallInput) -> None:
         if input.resume is not None:
             self.call = input.resume
         else:
+            now = workflow.now()
             self.call = CallState(
                 call_id=input.call_id,
-                created_at=input.created_at or workflow.now(),
+                created_at=input.created_at or now,
                 initiate=input.initiate,
                 direction=input.direction,
+                channel=input.channel,
+                callback_secret=input.callback_secret,
+                media_token=input.media_token,
+                last_interaction_at=now,
             )
             # Here rather than in run(): a turn sent right after the start can be handled
             # before run() begins, and must find the call already opened.
-            now = workflow.now()
             self.call.messages.append(
                 Message(created_at=now, persona=Persona.HUMAN, action=Action.CALL)
             )
-            self.call.messages.append(
-                Message(
-                    created_at=now,
-                    persona=Persona.ASSISTANT,
-                    content=phrase("hello", self.call),
-                    lang_short_code=self.call.lang.short_code,
+            if input.channel == "chat":
+                # No phone line: the call is live at once and greets in writing. A phone call
+                # greets once connected, in the language the caller picked.
+                self.call.messages.append(
+                    Message(
+                        created_at=now,
+                        persona=Persona.ASSISTANT,
+                        content=phrase("hello", self.call),
+                        lang_short_code=self.call.lang.short_code,
+                    )
                 )
-            )
-            # No phone line yet: the call is live on the chat channel as soon as it starts.
-            self.call.status = CallStatus.IN_PROGRESS
-            self.call.last_interaction_at = now
+                self.call.status = CallStatus.IN_PROGRESS
+        self._incoming: IncomingCall | None = input.incoming
+        self._events: list[AcsEvent] = []
         self._turn_lock = asyncio.Lock()
-        self._save_lock = asyncio.Lock()
         self._flags = FeatureFlags()
-        self._flags_read_at: datetime | None = None
-        self._shown: tuple[str, int] | None = None
+        self._flags_read_at = None
+        self._shown = None
+
+    # --- signals from the phone line ---------------------------------------------------------
+
+    @workflow.signal
+    def acs_event(self, event: AcsEvent) -> None:
+        """A verified Call Automation event (from the API's callback endpoint)."""
+        self._events.append(event)
+
+    @workflow.signal
+    def incoming_call(self, incoming: IncomingCall) -> None:
+        """The customer calls the bot again: answer and go on with this conversation."""
+        self._incoming = incoming
 
     # --- queries and updates -------------------------------------------------------------
 
@@ -149,7 +128,7 @@ class CallWorkflow:
             await self._refresh_flags()
             reply = await self._answer(turn_id)
             await self._save()
-            return reply
+            return reply.model_copy(update={"ended": reply.ended or self._hanging_up})
 
     @user_turn.validator
     def _validate_turn(self, turn: UserTurn) -> None:
@@ -176,38 +155,38 @@ class CallWorkflow:
                 type="StaleTurn",
             )
 
-    async def _refresh_flags(self) -> None:
-        """Read the live flags at most once per `FLAGS_MAX_AGE` (a local activity)."""
-        now = workflow.now()
-        if self._flags_read_at is not None and now - self._flags_read_at < FLAGS_MAX_AGE:
-            return
-        self._flags = await workflow.execute_local_activity(
-            "read_flags",
-            ReadFlagsInput(),
-            result_type=FeatureFlags,
-            start_to_close_timeout=policies.FLAGS_TIMEOUT,
-        )
-        self._flags_read_at = now
-
     # --- main loop -----------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, input: CallInput) -> CallState:  # noqa: ARG002 - read by __init__
+    async def run(self, input: CallInput) -> CallState:
         await self._save()
+        if self.call.channel == "phone" and input.resume is None and input.incoming is None:
+            await self._connect(None)  # outbound: ring the customer
 
         while True:
             window = timedelta(hours=self._flags.callback_timeout_hour)
             try:
                 await workflow.wait_condition(
                     lambda: (
-                        self.call.status is CallStatus.ENDED
+                        bool(self._events)
+                        or self._incoming is not None
+                        or self.call.status is CallStatus.ENDED
                         or workflow.info().is_continue_as_new_suggested()
                     ),
                     timeout=window if window > timedelta(0) else None,
                 )
             except TimeoutError:
-                if self._idle_for() >= window and self._turn_lock.locked() is False:
+                if self._idle_for() >= window and not self._turn_lock.locked():
                     self._close_idle_call()
+                continue
+            if self._incoming is not None:
+                incoming, self._incoming = self._incoming, None
+                if self.call.connection_id is not None:
+                    self._reopen(incoming)
+                await self._connect(incoming)
+                continue
+            if self._events:
+                await self._on_event(self._events.pop(0))
                 continue
             break
 
@@ -218,6 +197,7 @@ class CallWorkflow:
                     call_id=self.call.call_id,
                     initiate=self.call.initiate,
                     direction=self.call.direction,
+                    channel=self.call.channel,
                     resume=self.call,
                 )
             )
@@ -275,8 +255,10 @@ class CallWorkflow:
             for request in result.tool_calls:
                 message.tool_calls.append(await self._tool(turn_id, request, done))
                 tools_used.append(request.name)
-            if self.call.status is CallStatus.ENDED:
+            if self.call.status is CallStatus.ENDED or self._hanging_up:
                 break
+            if self.call.channel == "phone" and self.call.status is CallStatus.TRANSFERRING:
+                break  # the notice is playing; the transfer follows
             if not result.tool_calls and result.finish_reason != "length":
                 break
         return TurnReply(
@@ -328,19 +310,36 @@ class CallWorkflow:
         )
 
     def _ports(self, turn_id: int) -> ToolPorts:
-        async def speak(text: str) -> None:
-            await self._speak(turn_id, text, "notice")
-
-        async def hang_up(input: HangUpInput) -> None:
-            await workflow.execute_activity(
-                "hang_up",
-                input,
-                start_to_close_timeout=policies.QUICK,
-                retry_policy=policies.QUICK_RETRY,
+        async def end_call() -> str:
+            if self.call.channel == "phone":
+                await self._goodbye()  # the hang-up follows PlayCompleted
+                return "Saying goodbye; the call ends after it."
+            await self._speak(turn_id, phrase("goodbye", self.call), "notice")
+            await self._hang_up_now()
+            self.call.status = CallStatus.ENDED
+            self.call.messages.append(
+                Message(created_at=workflow.now(), persona=Persona.HUMAN, action=Action.HANGUP)
             )
+            return "Call ended."
 
-        async def transfer(input: TransferInput) -> TransferResult:
-            return await self._activity("transfer_call", input, TransferResult)
+        async def talk_to_human() -> str:
+            if self.call.channel == "phone":
+                await self._request_transfer()  # the transfer follows PlayCompleted
+                return "Transfer to a human agent started."
+            await self._speak(turn_id, phrase("end_call_to_connect_agent", self.call), "notice")
+            target = self.call.initiate.agent_phone_number
+            result = await self._activity(
+                "transfer_call",
+                TransferInput(call_id=self.call.call_id, connection_id=None, target=target),
+                TransferResult,
+            )
+            self.call.handoff = Handoff(
+                requested_at=workflow.now(),
+                target=target,
+                status=result.status,
+                detail=result.detail,
+            )
+            return f"Hand-off queued: {result.detail}"
 
         async def send_sms(input: SendSmsInput) -> SendSmsResult:
             return await self._activity("send_sms", input, SendSmsResult)
@@ -353,36 +352,11 @@ class CallWorkflow:
 
         return ToolPorts(
             now=workflow.now,
-            speak=speak,
-            hang_up=hang_up,
-            transfer=transfer,
+            end_call=end_call,
+            talk_to_human=talk_to_human,
             send_sms=send_sms,
             search=search,
             emergency=emergency,
-            phrase=lambda key: phrase(key, self.call),
-        )
-
-    async def _activity(self, name: str, input: object, result_type: type[_R]) -> _R:
-        return await workflow.execute_activity(  # type: ignore[no-any-return]
-            name,
-            input,
-            result_type=result_type,
-            start_to_close_timeout=policies.QUICK,
-            retry_policy=policies.QUICK_RETRY,
-        )
-
-    async def _speak(self, turn_id: int, text: str, kind: SpeakKind) -> None:
-        await workflow.execute_activity(
-            "speak",
-            SpeakInput(
-                call_id=self.call.call_id,
-                turn_id=turn_id,
-                text=text,
-                kind=kind,
-                lang=self.call.lang.short_code,
-            ),
-            start_to_close_timeout=policies.QUICK,
-            retry_policy=policies.QUICK_RETRY,
         )
 
     def _drop_last_human_message(self) -> None:
@@ -392,38 +366,6 @@ class CallWorkflow:
             if message.persona is Persona.HUMAN and message.action in (Action.TALK, Action.SMS):
                 del self.call.messages[index]
                 return
-
-    # --- persistence and UI ---------------------------------------------------------------
-
-    async def _save(self) -> None:
-        async with self._save_lock:
-            self.call.updated_at = workflow.now()
-            self._show_progress()
-            # A local activity: its input (the whole state) is not written to history, and
-            # it needs no server round trip; only its completion marker is recorded.
-            await workflow.execute_local_activity(
-                "save_call",
-                SaveCallInput(call=self.call),
-                start_to_close_timeout=policies.QUICK,
-                retry_policy=policies.SAVE_RETRY,
-            )
-
-    def _show_progress(self) -> None:
-        """Search attributes (only when they changed: each upsert is a history event and a
-        visibility write) and the current details of the Temporal UI."""
-        filled, _ = progress(self.call.claim, self.call.claim_schema())
-        shown = (self.call.status.value, filled)
-        if shown != self._shown:
-            workflow.upsert_search_attributes(
-                [
-                    attributes.STATUS.value_set(self.call.status.value),
-                    attributes.CLAIM_FILLED.value_set(filled),
-                    attributes.PHONE_NUMBER.value_set(self.call.initiate.phone_number),
-                    attributes.BOT_NAME.value_set(self.call.initiate.bot_name),
-                ]
-            )
-            self._shown = shown
-        workflow.set_current_details(details_for(self.call))
 
 
 def _canonical(arguments: str) -> str:

@@ -11,10 +11,8 @@ from pydantic import ValidationError
 from domain.call import (
     Action,
     CallState,
-    CallStatus,
     ClosedClaim,
     Emergency,
-    Handoff,
     Message,
     Persona,
     Reminder,
@@ -23,13 +21,10 @@ from domain.claim import apply_updates, parse_datetime
 from domain.contracts import (
     EmergencyInput,
     EmergencyResult,
-    HangUpInput,
     SearchInput,
     SearchResult,
     SendSmsInput,
     SendSmsResult,
-    TransferInput,
-    TransferResult,
 )
 from domain.phone import timezone_for
 from domain.tools import (
@@ -47,28 +42,28 @@ from domain.tools import (
 
 
 class ToolPorts:
-    """The side effects tools may need, given by the workflow (activities behind them)."""
+    """The side effects tools may need, given by the workflow (activities behind them).
+
+    `end_call` and `talk_to_human` depend on the channel (a phone call plays a goodbye or a
+    notice first and acts on its completion), so the workflow implements them whole.
+    """
 
     def __init__(
         self,
         *,
         now: Callable[[], datetime],
-        speak: Callable[[str], Awaitable[None]],
-        hang_up: Callable[[HangUpInput], Awaitable[None]],
-        transfer: Callable[[TransferInput], Awaitable[TransferResult]],
+        end_call: Callable[[], Awaitable[str]],
+        talk_to_human: Callable[[], Awaitable[str]],
         send_sms: Callable[[SendSmsInput], Awaitable[SendSmsResult]],
         search: Callable[[SearchInput], Awaitable[SearchResult]],
         emergency: Callable[[EmergencyInput], Awaitable[EmergencyResult]],
-        phrase: Callable[[str], str],
     ) -> None:
         self.now = now
-        self.speak = speak
-        self.hang_up = hang_up
-        self.transfer = transfer
+        self.end_call = end_call
+        self.talk_to_human = talk_to_human
         self.send_sms = send_sms
         self.search = search
         self.emergency = emergency
-        self.phrase = phrase
 
 
 async def run_tool(call: CallState, name: str, arguments: str, ports: ToolPorts) -> str:
@@ -165,33 +160,13 @@ async def _speech_lang(call: CallState, args: ToolArgs, ports: ToolPorts) -> str
 
 
 async def _end_call(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
-    del args
-    await ports.speak(ports.phrase("goodbye"))
-    await ports.hang_up(HangUpInput(call_id=call.call_id, connection_id=call.connection_id))
-    call.status = CallStatus.ENDED
-    call.messages.append(
-        Message(created_at=ports.now(), persona=Persona.HUMAN, action=Action.HANGUP)
-    )
-    return "Call ended."
+    del call, args
+    return await ports.end_call()
 
 
 async def _talk_to_human(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
-    del args
-    target = call.initiate.agent_phone_number
-    await ports.speak(ports.phrase("end_call_to_connect_agent"))
-    result = await ports.transfer(
-        TransferInput(call_id=call.call_id, connection_id=call.connection_id, target=target)
-    )
-    call.handoff = Handoff(
-        requested_at=ports.now(), target=target, status=result.status, detail=result.detail
-    )
-    if result.status == "transferring":
-        call.status = CallStatus.TRANSFERRING
-        return "Transfer to a human agent started."
-    if result.status == "failed":
-        await ports.speak(ports.phrase("calltransfer_failure"))
-        return f"Error: transfer failed ({result.detail}). Continue helping the customer."
-    return f"Hand-off queued: {result.detail}"
+    del call, args
+    return await ports.talk_to_human()
 
 
 async def _send_sms(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:

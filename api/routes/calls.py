@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ServicesDep, require_api_key
 from api.errors import ApiError
+from api.routes.acs import start_attributes
 from api.schemas import CallCreate, CallCreated, CallList, CallView, MessageCreate, MessageReply
 from domain import attributes
 from domain.call import CallInitiate, CallState, CallStatus
@@ -24,6 +25,11 @@ router = APIRouter(prefix="/call", tags=["calls"], dependencies=[Depends(require
 
 # Update failures raised by the workflow, by ApplicationError type.
 _UPDATE_ERRORS = {"InvalidTurn": 422, "StaleTurn": 409, "CallEnded": 409}
+
+
+def public(call: CallState) -> CallState:
+    """The call without its per-call secrets (they authenticate ACS and the media stream)."""
+    return call.model_copy(update={"callback_secret": None, "media_token": None})
 
 
 def initiate_from(body: CallCreate, services: ServicesDep) -> CallInitiate:
@@ -41,19 +47,20 @@ async def create_call(body: CallCreate, services: ServicesDep) -> CallCreated:
     call_id = str(uuid.uuid4())
     workflow_id = attributes.workflow_id_for(call_id)
     preview = CallState(call_id=call_id, created_at=_now(), initiate=initiate)
+    phone = services.settings.telephony.kind != "none"
     await services.temporal.start_workflow(
         CallWorkflow.run,
-        CallInput(call_id=call_id, initiate=initiate, created_at=preview.created_at),
+        CallInput(
+            call_id=call_id,
+            initiate=initiate,
+            created_at=preview.created_at,
+            channel="phone" if phone else "chat",
+            callback_secret=secrets.token_urlsafe(24) if phone else None,
+            media_token=secrets.token_urlsafe(24) if phone else None,
+        ),
         id=workflow_id,
         task_queue=services.settings.temporal.task_queue,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(attributes.PHONE_NUMBER, initiate.phone_number),
-                SearchAttributePair(attributes.STATUS, CallStatus.STARTING.value),
-                SearchAttributePair(attributes.BOT_NAME, initiate.bot_name),
-                SearchAttributePair(attributes.CLAIM_FILLED, 0),
-            ]
-        ),
+        search_attributes=start_attributes(initiate),
         static_summary=summary_for(preview),
         static_details=details_for(preview),
     )
@@ -83,7 +90,7 @@ async def list_calls(
     except ValueError as exc:
         raise ApiError(422, "Invalid cursor", [{"field": "cursor", "reason": str(exc)}]) from exc
     return CallList(
-        calls=[c.model_dump(mode="json") for c in page.calls], next_cursor=page.next_cursor
+        calls=[public(c).model_dump(mode="json") for c in page.calls], next_cursor=page.next_cursor
     )
 
 

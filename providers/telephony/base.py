@@ -1,10 +1,24 @@
-"""Call control: what the workflow asks of the phone line."""
+"""Call control: what the workflow asks of the phone line.
+
+`ChatTelephony` (no phone line) implements only `hang_up` and `transfer`; `AcsTelephony`
+implements everything through Azure Communication Services Call Automation.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
-from domain.contracts import TransferResult
+from domain.contracts import (
+    AnswerCallInput,
+    CallConnection,
+    MediaInput,
+    PlaceCallInput,
+    PlayInput,
+    RecognizeInput,
+    RecordingInput,
+    TransferResult,
+)
 
 
 class Telephony(Protocol):
@@ -13,3 +27,27 @@ class Telephony(Protocol):
     async def transfer(
         self, call_id: str, connection_id: str | None, target: str
     ) -> TransferResult: ...
+
+
+class PhoneLine(Telephony, Protocol):
+    """A real phone line: placing, answering and driving calls."""
+
+    async def place_call(
+        self, input: PlaceCallInput, *, first_sent: datetime | None = None
+    ) -> CallConnection:
+        """`first_sent`: the first attempt's time, so retries are recognised as repeats."""
+        ...
+
+    async def answer_call(
+        self, input: AnswerCallInput, *, first_sent: datetime | None = None
+    ) -> CallConnection: ...
+
+    async def play(self, input: PlayInput) -> None: ...
+
+    async def recognize(self, input: RecognizeInput) -> None: ...
+
+    async def start_media(self, input: MediaInput) -> None: ...
+
+    async def stop_media(self, input: MediaInput) -> None: ...
+
+    async def start_recording(self, input: RecordingInput) -> None: ...

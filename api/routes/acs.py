@@ -1,0 +1,199 @@
+"""ACS callbacks and Event Grid deliveries: verified, then signalled to the call's workflow.
+
+A callback must pass three checks before anything reaches a workflow: the random secret of
+that call in the URL, the ACS-signed JWT (RS256, audience = the ACS resource id), and the
+connection id of every event belonging to that call. Any failure rejects the whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.acs_auth import (
+    CallbackAuthError,
+    JwksUnavailable,
+    check_secret,
+    verify_callback_token,
+)
+from api.deps import Services, ServicesDep
+from api.errors import ApiError, error_body
+from domain import attributes
+from domain.call import CallInitiate, CallState, CallStatus
+from domain.contracts import AcsEvent, CallInput, IncomingCall
+from domain.phone import InvalidPhoneNumber, to_e164
+from providers.telephony.acs_events import InvalidEvent, parse_callback, parse_event_grid
+from workflows.call import CallWorkflow, details_for, summary_for
+from workflows.call_phone import HANDLED_EVENTS
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["telephony"])
+
+
+def _reject(status: int, call_id: str, reason: str) -> ApiError:
+    log.warning("callback for call %s rejected (%s): %s", call_id, status, reason)
+    return ApiError(status, reason)
+
+
+@router.post("/communicationservices/callback/{call_id}/{secret}", status_code=204)
+async def acs_callback(
+    call_id: str, secret: str, request: Request, services: ServicesDep
+) -> Response:
+    acs = services.settings.telephony.acs
+    if acs is None or services.jwks is None:
+        raise _reject(404, call_id, "telephony is not configured")
+    call = await services.store.get(call_id)
+    # Same answer for an unknown call and a wrong secret: do not reveal which calls exist.
+    if call is None or not check_secret(call.callback_secret, secret):
+        raise _reject(403, call_id, "unknown call or wrong secret")
+    try:
+        await verify_callback_token(
+            request.headers.get("authorization"),
+            jwks=services.jwks,
+            audience=acs.resource_id,
+            issuer=acs.issuer,
+            leeway_sec=acs.callback_leeway_sec,
+        )
+    except JwksUnavailable as exc:
+        # Our side cannot check the token right now: ACS retries a 503 later.
+        raise _reject(503, call_id, f"cannot verify the callback token: {exc}") from exc
+    except CallbackAuthError as exc:
+        raise _reject(401, call_id, f"invalid callback token: {exc}") from exc
+    try:
+        events = parse_callback(json.loads(await request.body()))
+    except (InvalidEvent, ValueError) as exc:
+        raise _reject(400, call_id, f"malformed events: {exc}") from exc
+    for event in events:
+        if not await _belongs(services, call, event):
+            raise _reject(403, call_id, f"event {event.id} is for connection {event.connection_id}")
+    handle = services.temporal.get_workflow_handle_for(
+        CallWorkflow.run, attributes.workflow_id_for(call_id)
+    )
+    for event in events:
+        if event.type not in HANDLED_EVENTS:
+            log.info("call %s: ACS event %s acknowledged, nothing to do", call_id, event.type)
+            continue
+        try:
+            await handle.signal(CallWorkflow.acs_event, event)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("call %s is closed; event %s dropped", call_id, event.type)
+    return Response(status_code=204)
+
+
+async def _belongs(services: Services, call: CallState, event: AcsEvent) -> bool:
+    """True when the event's connection is this call's (or not yet known to be anyone's)."""
+    if not event.connection_id:
+        return True
+    owner = await services.connections.call_for(event.connection_id)
+    if owner is not None:
+        return owner == call.call_id
+    return call.connection_id in (None, event.connection_id)
+
+
+@router.post("/eventgrid/events")
+async def event_grid(request: Request, services: ServicesDep) -> Any:
+    """Event Grid webhook: the subscription handshake, then incoming calls."""
+    acs = services.settings.telephony.acs
+    if acs is None:
+        raise ApiError(404, "telephony is not configured")
+    expected = acs.event_grid_secret.get_secret_value() if acs.event_grid_secret else None
+    if expected is not None and not check_secret(expected, request.query_params.get("secret", "")):
+        log.warning("Event Grid delivery rejected: wrong secret")
+        raise ApiError(401, "missing or invalid secret")
+    try:
+        batch = parse_event_grid(json.loads(await request.body()))
+    except (InvalidEvent, ValueError) as exc:
+        return JSONResponse(error_body(f"malformed events: {exc}"), status_code=400)
+    if batch.validation_code is not None:
+        return {"validationResponse": batch.validation_code}
+    for incoming in batch.incoming_calls:
+        await _on_incoming_call(services, incoming)
+    for other in batch.others:
+        log.info("Event Grid event %s acknowledged, nothing to do", other.get("eventType"))
+    return {}
+
+
+async def _on_incoming_call(services: Services, incoming: IncomingCall) -> None:
+    try:
+        caller = to_e164(incoming.caller)
+    except InvalidPhoneNumber:
+        log.warning("incoming call from %s: not a phone number, not answered", incoming.caller)
+        return
+    assert services.flags is not None
+    flags = await services.flags.get()
+    since = datetime.now(UTC) - timedelta(hours=flags.callback_timeout_hour)
+    recent = await services.store.latest_for_phone(caller, since=since)
+    if recent is not None and recent.channel == "phone" and not recent.in_progress:
+        await _resume(services, recent, incoming)
+        return
+    # No recent call, or one still live on another line: a new call (never two lines sharing
+    # one conversation, the reference's #397).
+    await _start_inbound(services, caller, incoming)
+
+
+async def _resume(services: Services, call: CallState, incoming: IncomingCall) -> None:
+    log.info("call %s: customer calls back, resuming", call.call_id)
+    await services.temporal.start_workflow(
+        CallWorkflow.run,
+        CallInput(
+            call_id=call.call_id,
+            initiate=call.initiate,
+            direction="inbound",
+            channel="phone",
+            resume=call,
+        ),
+        id=attributes.workflow_id_for(call.call_id),
+        task_queue=services.settings.temporal.task_queue,
+        start_signal="incoming_call",
+        start_signal_args=[incoming],
+    )
+
+
+async def _start_inbound(services: Services, caller: str, incoming: IncomingCall) -> None:
+    defaults = services.settings.conversation.model_dump()
+    initiate = CallInitiate.model_validate({**defaults, "phone_number": caller})
+    call_id = str(uuid.uuid4())
+    preview = CallState(
+        call_id=call_id, created_at=datetime.now(UTC), initiate=initiate, direction="inbound"
+    )
+    await services.temporal.start_workflow(
+        CallWorkflow.run,
+        CallInput(
+            call_id=call_id,
+            initiate=initiate,
+            direction="inbound",
+            created_at=preview.created_at,
+            channel="phone",
+            callback_secret=secrets.token_urlsafe(24),
+            media_token=secrets.token_urlsafe(24),
+            incoming=incoming,
+        ),
+        id=attributes.workflow_id_for(call_id),
+        task_queue=services.settings.temporal.task_queue,
+        search_attributes=start_attributes(initiate),
+        static_summary=summary_for(preview),
+        static_details=details_for(preview),
+    )
+    log.info("incoming call from %s: new call %s", caller, call_id)
+
+
+def start_attributes(initiate: CallInitiate) -> TypedSearchAttributes:
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(attributes.PHONE_NUMBER, initiate.phone_number),
+            SearchAttributePair(attributes.STATUS, CallStatus.STARTING.value),
+            SearchAttributePair(attributes.BOT_NAME, initiate.bot_name),
+            SearchAttributePair(attributes.CLAIM_FILLED, 0),
+        ]
+    )

@@ -1,0 +1,44 @@
+"""`python -m media_gateway`: serve the media WebSocket (several can run side by side)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+
+from aiohttp import web
+
+from core.settings import get_settings
+from core.temporal import connect
+from media_gateway.app import create_app
+
+
+async def serve(host: str, port: int) -> None:
+    settings = get_settings()
+    client = await connect(settings.temporal)
+    runner = web.AppRunner(create_app(client), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    logging.getLogger(__name__).info("media gateway on ws://%s:%d/media", host, port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    settings = get_settings().telephony
+    parser = argparse.ArgumentParser(prog="media_gateway")
+    parser.add_argument("--host", default=settings.gateway_host)
+    parser.add_argument("--port", type=int, default=settings.gateway_port)
+    args = parser.parse_args()
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    try:
+        asyncio.run(serve(args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""State and helpers shared by the parts of `CallWorkflow` (runs inside the workflow)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain import attributes
+    from domain.call import CallState
+    from domain.claim import progress
+    from domain.contracts import ReadFlagsInput, SaveCallInput, SpeakInput, SpeakKind
+    from domain.flags import FeatureFlags
+    from domain.phone import mask
+    from workflows import policies
+
+_R = TypeVar("_R")
+
+# Flags change at run time; a call sees a change within this delay, like the flag cache.
+FLAGS_MAX_AGE = timedelta(seconds=60)
+
+
+def summary_for(state: CallState) -> str:
+    """Static summary shown in the Temporal UI list: direction, number, company and bot."""
+    direction = "Outbound call to" if state.direction == "outbound" else "Inbound call from"
+    initiate = state.initiate
+    return (
+        f"{direction} {mask(initiate.phone_number)}, {initiate.bot_company} / {initiate.bot_name}"
+    )
+
+
+def details_for(state: CallState) -> str:
+    """Markdown shown as "current details" in the Temporal UI: status and claim progress."""
+    schema = state.claim_schema()
+    filled, total = progress(state.claim, schema)
+    lines = [f"**{state.status.value}** · turn {state.last_turn_id} · claim {filled}/{total}", ""]
+    for field in schema:
+        value = state.claim.get(field.name)
+        lines.append(f"- {'✅' if value else '⬜'} {field.name}" + (f": {value}" if value else ""))
+    if state.reminders:
+        lines.append("")
+        lines.extend(f"- ⏰ {r.title} ({r.due_date_time.isoformat()})" for r in state.reminders)
+    return "\n".join(lines)
+
+
+class CallBase:
+    """The call state plus the activity helpers every part of the workflow uses."""
+
+    call: CallState
+    _flags: FeatureFlags
+    _flags_read_at: datetime | None
+    _shown: tuple[str, int] | None
+
+    async def _activity(self, name: str, input: object, result_type: type[_R]) -> _R:
+        return await workflow.execute_activity(  # type: ignore[no-any-return]
+            name,
+            input,
+            result_type=result_type,
+            start_to_close_timeout=policies.QUICK,
+            retry_policy=policies.QUICK_RETRY,
+        )
+
+    async def _action(self, name: str, input: object) -> None:
+        """An activity with no result (call control)."""
+        await workflow.execute_activity(
+            name,
+            input,
+            start_to_close_timeout=policies.QUICK,
+            retry_policy=policies.QUICK_RETRY,
+        )
+
+    async def _speak(self, turn_id: int, text: str, kind: SpeakKind) -> None:
+        await self._action(
+            "speak",
+            SpeakInput(
+                call_id=self.call.call_id,
+                turn_id=turn_id,
+                text=text,
+                kind=kind,
+                lang=self.call.lang.short_code,
+            ),
+        )
+
+    async def _refresh_flags(self) -> None:
+        """Read the live flags at most once per `FLAGS_MAX_AGE` (a local activity)."""
+        now = workflow.now()
+        if self._flags_read_at is not None and now - self._flags_read_at < FLAGS_MAX_AGE:
+            return
+        self._flags = await workflow.execute_local_activity(
+            "read_flags",
+            ReadFlagsInput(),
+            result_type=FeatureFlags,
+            start_to_close_timeout=policies.FLAGS_TIMEOUT,
+        )
+        self._flags_read_at = now
+
+    async def _save(self) -> None:
+        self.call.updated_at = workflow.now()
+        self._show_progress()
+        # A local activity: its input (the whole state) is not written to history, and it
+        # needs no server round trip; only its completion marker is recorded.
+        await workflow.execute_local_activity(
+            "save_call",
+            SaveCallInput(call=self.call),
+            start_to_close_timeout=policies.QUICK,
+            retry_policy=policies.SAVE_RETRY,
+        )
+
+    def _show_progress(self) -> None:
+        """Search attributes (only when they changed: each upsert is a history event and a
+        visibility write) and the current details of the Temporal UI."""
+        filled, _ = progress(self.call.claim, self.call.claim_schema())
+        shown = (self.call.status.value, filled)
+        if shown != self._shown:
+            workflow.upsert_search_attributes(
+                [
+                    attributes.STATUS.value_set(self.call.status.value),
+                    attributes.CLAIM_FILLED.value_set(filled),
+                    attributes.PHONE_NUMBER.value_set(self.call.initiate.phone_number),
+                    attributes.BOT_NAME.value_set(self.call.initiate.bot_name),
+                ]
+            )
+            self._shown = shown
+        workflow.set_current_details(details_for(self.call))

@@ -1,0 +1,303 @@
+"""The phone side of `CallWorkflow`: connecting, the language menu, ACS events, goodbye,
+transfer. Mixed into the workflow class; everything here runs inside the workflow.
+
+Operation contexts tie ACS's asynchronous events to what the workflow asked for: a goodbye
+that finished playing hangs up, a transfer notice that finished playing transfers. No fixed
+sleeps: the workflow reacts to `PlayCompleted` / `PlayFailed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.call import Action, CallStatus, Handoff, Message, Persona
+    from domain.contracts import (
+        AcsEvent,
+        CallConnection,
+        ConnectInput,
+        HangUpInput,
+        IncomingCall,
+        MediaInput,
+        PlayInput,
+        RecognizeChoice,
+        RecognizeInput,
+        RecordingInput,
+        TransferInput,
+        TransferResult,
+    )
+    from domain.prompts import phrase
+    from workflows.call_base import CallBase
+
+GOODBYE = "goodbye"
+IVR = "ivr_lang_select"
+TRANSFER = "transfer_notice"
+TRANSFER_FAILED = "transfer_failed"
+MAX_MEDIA_RESTARTS = 5
+TONES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+class PhoneCall(CallBase):
+    """Phone-call behaviour of `CallWorkflow`."""
+
+    _media_restarts: int = 0
+    _hanging_up: bool = False
+
+    # --- connecting -------------------------------------------------------------------------
+
+    async def _connect(self, incoming: IncomingCall | None) -> None:
+        """Ring the customer, or answer their call; media starts at once with one language."""
+        await self._refresh_flags()
+        call = self.call
+        single_language = len(call.initiate.lang.availables) == 1
+        connection = await self._activity(
+            "connect_call",
+            ConnectInput(
+                call_id=call.call_id,
+                to=call.initiate.phone_number,
+                incoming_call_context=incoming.incoming_call_context if incoming else None,
+                callback_secret=call.callback_secret or "",
+                media_token=call.media_token or "",
+                start_media=single_language,
+            ),
+            CallConnection,
+        )
+        call.connection_id = connection.connection_id
+        call.server_call_id = connection.server_call_id or call.server_call_id
+        await self._save()
+
+    def _reopen(self, incoming: IncomingCall) -> None:
+        """The customer calls back: the same conversation continues on a new connection."""
+        call = self.call
+        call.connection_id = None
+        call.status = CallStatus.STARTING
+        call.direction = "inbound"
+        call.recognition_retry = 0
+        call.messages.append(
+            Message(created_at=workflow.now(), persona=Persona.HUMAN, action=Action.CALL)
+        )
+        self._hanging_up = False
+        self._media_restarts = 0
+        del incoming
+
+    # --- events -----------------------------------------------------------------------------
+
+    async def _on_event(self, event: AcsEvent) -> None:
+        call = self.call
+        if event.connection_id and call.connection_id and event.connection_id != call.connection_id:
+            # The API already refuses these; a stale event of an earlier connection of this
+            # same call (before a call back) is simply not ours any more.
+            workflow.logger.warning(
+                "event %s of connection %s ignored", event.type, event.connection_id
+            )
+            return
+        handler = _HANDLERS.get(event.type)
+        if handler is None:
+            workflow.logger.info("ACS event %s: nothing to do", event.type)
+            return
+        await handler(self, event)
+
+    async def _on_connected(self, event: AcsEvent) -> None:
+        call = self.call
+        if call.status is CallStatus.ENDED:
+            return
+        call.status = CallStatus.IN_PROGRESS
+        call.server_call_id = event.server_call_id or call.server_call_id
+        call.connection_id = event.connection_id or call.connection_id
+        if self._flags.recording_enabled and call.server_call_id:
+            await self._action(
+                "start_recording",
+                RecordingInput(call_id=call.call_id, server_call_id=call.server_call_id),
+            )
+        if len(call.initiate.lang.availables) > 1:
+            await self._language_menu()
+        else:
+            await self._greet()
+        await self._save()
+
+    async def _language_menu(self) -> None:
+        call = self.call
+        langs = call.initiate.lang.availables
+        prompt = " ".join(
+            phrase("ivr_language", call.model_copy(update={"lang_short_code": lang.short_code}))
+            for lang in langs
+        )
+        await self._action(
+            "recognize",
+            RecognizeInput(
+                call_id=call.call_id,
+                connection_id=call.connection_id or "",
+                target=call.initiate.phone_number,
+                prompt=prompt,
+                voice=call.lang.voice,
+                lang=call.lang.short_code,
+                choices=[
+                    RecognizeChoice(
+                        label=lang.short_code, phrases=lang.pronunciations_en, tone=TONES[i]
+                    )
+                    for i, lang in enumerate(langs[: len(TONES)])
+                ],
+                operation_context=IVR,
+            ),
+        )
+
+    async def _on_recognized(self, event: AcsEvent) -> None:
+        if event.operation_context != IVR:
+            return
+        choice = event.data.get("choiceResult")
+        label = choice.get("label") if isinstance(choice, dict) else None
+        codes = [lang.short_code for lang in self.call.initiate.lang.availables]
+        if label not in codes:
+            await self._on_recognize_failed(event)
+            return
+        self.call.lang_short_code = str(label)
+        self.call.recognition_retry = 0
+        await self._action("start_media", self._media_input())
+        await self._greet()
+        await self._save()
+
+    async def _on_recognize_failed(self, event: AcsEvent) -> None:
+        if event.operation_context != IVR:
+            return
+        self.call.recognition_retry += 1
+        if self.call.recognition_retry < self._flags.recognition_retry_max:
+            await self._language_menu()
+        else:
+            await self._goodbye()
+
+    async def _greet(self) -> None:
+        """The greeting, spoken by the media gateway from the sentence stream."""
+        call = self.call
+        text = phrase("hello", call)
+        call.messages.append(
+            Message(
+                created_at=workflow.now(),
+                persona=Persona.ASSISTANT,
+                content=text,
+                lang_short_code=call.lang.short_code,
+            )
+        )
+        call.last_interaction_at = workflow.now()
+        await self._speak(call.last_turn_id, text, "notice")
+
+    async def _on_play_done(self, event: AcsEvent) -> None:
+        if event.type == "PlayFailed":
+            workflow.logger.warning(
+                "play %s failed: %s %s", event.operation_context, event.result_sub_code,
+                event.result_message,
+            )  # fmt: skip
+        if event.operation_context == GOODBYE:
+            await self._hang_up_now()
+        elif event.operation_context == TRANSFER:
+            await self._transfer_now()
+
+    async def _on_transfer_accepted(self, event: AcsEvent) -> None:
+        del event
+        self.call.status = CallStatus.TRANSFERRING
+        if self.call.handoff is not None:
+            self.call.handoff.status = "transferring"
+        await self._save()
+
+    async def _on_transfer_failed(self, event: AcsEvent) -> None:
+        call = self.call
+        call.status = CallStatus.IN_PROGRESS
+        if call.handoff is not None:
+            call.handoff.status = "failed"
+            call.handoff.detail = event.result_message
+        await self._play(phrase("calltransfer_failure", call), TRANSFER_FAILED)
+        await self._save()
+
+    async def _on_media_stopped(self, event: AcsEvent) -> None:
+        call = self.call
+        live = call.status is CallStatus.IN_PROGRESS and not self._hanging_up
+        if not live or self._media_restarts >= MAX_MEDIA_RESTARTS:
+            return
+        # The gateway went away (crash, redeploy): ask ACS to stream to a healthy one.
+        self._media_restarts += 1
+        workflow.logger.warning("media stopped (%s); restarting", event.type)
+        await self._action("start_media", self._media_input())
+
+    async def _on_disconnected(self, event: AcsEvent) -> None:
+        del event
+        call = self.call
+        if call.status is CallStatus.ENDED:
+            return
+        call.status = CallStatus.ENDED
+        call.messages.append(
+            Message(created_at=workflow.now(), persona=Persona.HUMAN, action=Action.HANGUP)
+        )
+        await self._save()
+
+    # --- actions used by the tools --------------------------------------------------------------
+
+    async def _goodbye(self) -> None:
+        """Say goodbye; the hang-up follows when the goodbye finished playing."""
+        self._hanging_up = True
+        await self._play(phrase("goodbye", self.call), GOODBYE)
+
+    async def _request_transfer(self) -> None:
+        call = self.call
+        call.handoff = Handoff(
+            requested_at=workflow.now(), target=call.initiate.agent_phone_number, status="requested"
+        )
+        call.status = CallStatus.TRANSFERRING
+        await self._play(phrase("end_call_to_connect_agent", call), TRANSFER)
+
+    async def _transfer_now(self) -> None:
+        call = self.call
+        result = await self._activity(
+            "transfer_call",
+            TransferInput(
+                call_id=call.call_id,
+                connection_id=call.connection_id,
+                target=call.initiate.agent_phone_number,
+            ),
+            TransferResult,
+        )
+        if result.status == "failed":
+            await self._on_transfer_failed(
+                AcsEvent(id="transfer", type="CallTransferFailed", result_message=result.detail)
+            )
+
+    async def _hang_up_now(self) -> None:
+        await self._action(
+            "hang_up", HangUpInput(call_id=self.call.call_id, connection_id=self.call.connection_id)
+        )
+
+    async def _play(self, text: str, context: str) -> None:
+        call = self.call
+        await self._action(
+            "play",
+            PlayInput(
+                call_id=call.call_id,
+                connection_id=call.connection_id or "",
+                text=text,
+                voice=call.lang.voice,
+                lang=call.lang.short_code,
+                operation_context=context,
+            ),
+        )
+
+    def _media_input(self) -> MediaInput:
+        call = self.call
+        return MediaInput(call_id=call.call_id, connection_id=call.connection_id or "")
+
+
+_Handler = Callable[[PhoneCall, AcsEvent], Awaitable[None]]
+
+_HANDLERS: dict[str, _Handler] = {
+    "CallConnected": PhoneCall._on_connected,
+    "RecognizeCompleted": PhoneCall._on_recognized,
+    "RecognizeFailed": PhoneCall._on_recognize_failed,
+    "PlayCompleted": PhoneCall._on_play_done,
+    "PlayFailed": PhoneCall._on_play_done,
+    "CallTransferAccepted": PhoneCall._on_transfer_accepted,
+    "CallTransferFailed": PhoneCall._on_transfer_failed,
+    "MediaStreamingStopped": PhoneCall._on_media_stopped,
+    "MediaStreamingFailed": PhoneCall._on_media_stopped,
+    "CallDisconnected": PhoneCall._on_disconnected,
+}
+
+HANDLED_EVENTS = frozenset(_HANDLERS)
