@@ -16,7 +16,8 @@ from providers.telephony.acs_events import (
     parse_event_grid,
 )
 
-FIXTURES = Path("/work/shared/fixtures/acs-events")
+# Vendored from the Azure SDK for Python live tests (MIT); see the README there.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "acs-events"
 CONNECTION = "411f0b00-f8fc-4e16-b8a0-bfed0b37635b"
 
 
