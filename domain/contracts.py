@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from domain.call import CallInitiate, CallState, CallStatus, Style
 from domain.flags import FeatureFlags
 
-
 MAX_TURN_CHARS = 2_000
 MAX_LLM_ITERATIONS = 3
 HISTORY_MESSAGES = 20

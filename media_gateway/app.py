@@ -40,6 +40,7 @@ class Session:
     dtmf: list[str] = field(default_factory=list)
     rejected_messages: int = 0
     closed: bool = False
+    socket: web.WebSocketResponse | None = field(default=None, repr=False)
 
 
 SESSIONS = web.AppKey("sessions", dict[str, list[Session]])
@@ -63,7 +64,7 @@ async def media(request: web.Request) -> web.WebSocketResponse:
         log.warning("media for call %s refused: bad token", call_id)
         await socket.close(code=POLICY_VIOLATION, message=b"unauthorized")
         return socket
-    session = Session(call_id, request.headers.get("x-ms-call-connection-id"))
+    session = Session(call_id, request.headers.get("x-ms-call-connection-id"), socket=socket)
     request.app[SESSIONS].setdefault(call_id, []).append(session)
     log.info("media for call %s connected (connection %s)", call_id, session.connection_id)
     try:
@@ -94,6 +95,14 @@ def _follow(session: Session, text: str) -> None:
         session.dtmf.append(item.tone)
 
 
+async def close_sessions(app: web.Application) -> None:
+    """Close every live media socket (shutdown: ACS then streams to another gateway)."""
+    for sessions in app[SESSIONS].values():
+        for session in sessions:
+            if session.socket is not None and not session.closed:
+                await session.socket.close()
+
+
 async def health(request: web.Request) -> web.Response:
     live = sum(1 for s in request.app[SESSIONS].values() for x in s if not x.closed)
     return web.json_response({"status": "ok", "live_sessions": live})
@@ -105,4 +114,5 @@ def create_app(client: Client) -> web.Application:
     app[SESSIONS] = {}
     app.router.add_get("/media/{call_id}/{token}", media)
     app.router.add_get("/health", health)
+    app.on_shutdown.append(close_sessions)
     return app

@@ -105,7 +105,7 @@ async def get_call(call_id: str, services: ServicesDep) -> CallView:
         if description.status == WorkflowExecutionStatus.RUNNING:
             call = await handle.query(CallWorkflow.get_state)
             return CallView(
-                call=call,
+                call=public(call),
                 in_progress=call.in_progress,
                 live=True,
                 workflow_id=workflow_id,
@@ -118,7 +118,7 @@ async def get_call(call_id: str, services: ServicesDep) -> CallView:
     if stored is None:
         raise ApiError(404, f"call {call_id} not found")
     return CallView(
-        call=stored,
+        call=public(stored),
         in_progress=stored.in_progress,
         live=False,
         workflow_id=workflow_id,

@@ -1,0 +1,118 @@
+"""Callback CloudEvents: their shape, and one ordered sender per call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from acs_emulator.auth import TokenSigner
+from acs_emulator.ids import event_time
+from acs_emulator.models import Delivery, EventRecord, ResultInfo
+from acs_emulator.results import as_json
+
+log = logging.getLogger(__name__)
+
+
+def cloud_event(
+    *,
+    name: str,
+    connection_id: str,
+    server_call_id: str,
+    correlation_id: str,
+    version: str,
+    fields: dict[str, Any] | None = None,
+    operation_context: str | None = None,
+    result: ResultInfo | None = None,
+    source: str | None = None,
+    moment: datetime | None = None,
+) -> dict[str, Any]:
+    """One event as the service posts it (key order as in the recordings)."""
+    data: dict[str, Any] = dict(fields or {})
+    if operation_context is not None:
+        data["operationContext"] = operation_context
+    data["version"] = version
+    if result is not None:
+        data["resultInformation"] = as_json(result)
+    data["callConnectionId"] = connection_id
+    data["serverCallId"] = server_call_id
+    data["correlationId"] = correlation_id
+    data["publicEventType"] = f"Microsoft.Communication.{name}"
+    source = source or f"calling/callConnections/{connection_id}"
+    return {
+        "id": str(uuid.uuid4()),
+        "source": source,
+        "type": f"Microsoft.Communication.{name}",
+        "data": data,
+        "time": event_time(moment),
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+        "subject": source,
+    }
+
+
+class EventSender:
+    """Posts a call's events one at a time, in order, each with a fresh callback JWT."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        signer: TokenSigner,
+        timeout_s: Callable[[], float],
+        on_change: Callable[[], None],
+    ) -> None:
+        self._http = http
+        self._signer = signer
+        self._timeout_s = timeout_s
+        self._on_change = on_change
+        self._queue: asyncio.Queue[tuple[EventRecord, str, dict[str, Any]] | None] = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="acs-emulator-events")
+
+    def send(self, record: EventRecord, url: str, event: dict[str, Any]) -> None:
+        self._queue.put_nowait((record, url, event))
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Deliver what is queued (up to timeout_s), then stop."""
+        self._queue.put_nowait(None)
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+        self.cancel()
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            record, url, event = item
+            record.delivery = await self._post(url, event)
+            self._on_change()
+
+    async def _post(self, url: str, event: dict[str, Any]) -> Delivery:
+        delivery = Delivery(url=url, sent_at=datetime.now(UTC))
+        started = time.monotonic()
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {self._signer.token()}",
+        }
+        try:
+            async with self._http.post(
+                url,
+                data=json.dumps([event]),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout_s()),
+            ) as response:
+                await response.read()
+                delivery.status = response.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            delivery.error = f"{type(exc).__name__}: {exc}"
+            log.warning("callback %s to %s failed: %s", event["type"], url, delivery.error)
+        delivery.duration_ms = (time.monotonic() - started) * 1000
+        return delivery

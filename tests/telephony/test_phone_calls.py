@@ -1,0 +1,353 @@
+"""Phone calls end to end: API + dev server + worker + media gateway + ACS emulator, with the
+real ACS SDK. The media stays simple here (the gateway follows the stream); the connection and
+the message format are the real ones."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiohttp import web
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from acs_emulator.client import EmulatorClient
+from acs_emulator.runner import AcsEmulator
+from activities.telephony import TelephonyActivities
+from api.deps import Services
+from api.main import create_app
+from core.redis_server import free_port
+from core.settings import Settings
+from core.stores import open_store
+from domain.contracts import ConnectInput
+from media_gateway.app import SESSIONS, close_sessions
+from media_gateway.app import create_app as create_gateway
+from providers.sentences.redis_stream import RedisSentenceStream
+from providers.store.base import CallStore
+from providers.telephony.acs import AcsTelephony
+from scripted_llm.runner import ScriptedLlmServer
+from scripted_llm.script import ScriptedReply, ScriptedToolCall
+from tests.conftest import make_settings
+from worker import build_worker
+
+CUSTOMER = "+33612345678"
+AGENT = "+33698765432"
+ONE_LANGUAGE = {
+    "default_short_code": "en-US",
+    "availables": [{"short_code": "en-US", "voice": "en-US-AvaMultilingualNeural"}],
+}
+
+
+@dataclass
+class Phone:
+    settings: Settings
+    client: Client
+    api: httpx.AsyncClient
+    store: CallStore
+    redis: Redis
+    llm: ScriptedLlmServer
+    acs: AcsEmulator
+    phones: EmulatorClient
+    gateway: web.Application
+    gateway_port: int
+
+    async def call(self, **body: Any) -> str:
+        response = await self.api.post("/call", json={"phone_number": CUSTOMER, **body})
+        assert response.status_code == 201, response.text
+        call_id: str = response.json()["call_id"]
+        return call_id
+
+    async def state(self, call_id: str) -> dict[str, Any]:
+        response = await self.api.get(f"/call/{call_id}")
+        assert response.status_code == 200, response.text
+        call: dict[str, Any] = response.json()["call"]
+        return call
+
+    async def wait_status(self, call_id: str, status: str, timeout: float = 10) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            state = await self.state(call_id)
+            if state["status"] == status:
+                return state
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"call {call_id} is {state['status']}, not {status}")
+            await asyncio.sleep(0.05)
+
+    async def connection(self, call_id: str) -> str:
+        state = await self.wait_status(call_id, "in_progress")
+        connection_id: str = state["connection_id"]
+        return connection_id
+
+
+async def serve_api(app: Any, port: int, stack: AsyncExitStack) -> None:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+
+    async def stop() -> None:
+        server.should_exit = True
+        await task
+
+    stack.push_async_callback(stop)
+    while not server.started:
+        await asyncio.sleep(0.02)
+
+
+async def serve_gateway(client: Client, port: int) -> web.AppRunner:
+    runner = web.AppRunner(create_gateway(client), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+@pytest.fixture
+async def phone(
+    temporal_env: WorkflowEnvironment,
+    redis_url: str,
+    scripted_llm: ScriptedLlmServer,
+    tmp_path: Path,
+) -> AsyncIterator[Phone]:
+    client = temporal_env.client
+    api_port, gateway_port = free_port(), free_port()
+    async with AsyncExitStack() as stack:
+        acs = await stack.enter_async_context(
+            AcsEmulator(
+                play_ms_per_char=0.5,
+                play_min_ms=20,
+                time_scale=0.02,
+                event_grid_url=f"http://127.0.0.1:{api_port}/eventgrid/events?secret=eg-secret",
+            )
+        )
+        await acs.client.add_phone(CUSTOMER)
+        data = make_settings(
+            tmp_path, redis_url, scripted_llm, client.service_client.config.target_host
+        ).model_dump()
+        data["telephony"] = {
+            "kind": "acs",
+            "public_url": f"http://127.0.0.1:{api_port}",
+            "media_url": f"ws://127.0.0.1:{gateway_port}/media",
+            "acs": {
+                "endpoint": acs.endpoint,
+                "access_key": acs.access_key,
+                "phone_number": acs.bot_number,
+                "resource_id": acs.resource_id,
+                "jwks_url": acs.jwks_url,
+                "issuer": acs.issuer,
+                "event_grid_secret": "eg-secret",
+            },
+        }
+        data["conversation"] = {"agent_phone_number": AGENT}
+        settings = Settings.model_validate(data)
+        worker = await build_worker(client, settings, stack)
+        redis = Redis.from_url(redis_url)
+        stack.push_async_callback(redis.aclose)
+        store = await open_store(settings.store)
+        stack.push_async_callback(store.close)
+        app = create_app(settings, Services(settings, client, store, redis))
+        await serve_api(app, api_port, stack)
+        runner = await serve_gateway(client, gateway_port)
+        stack.push_async_callback(runner.cleanup)
+        api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30)
+        stack.push_async_callback(api.aclose)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield Phone(
+                settings, client, api, store, redis, scripted_llm, acs, acs.client,
+                runner.app, gateway_port,
+            )  # fmt: skip
+        finally:
+            await worker.shutdown()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def say(text: str, *tools: str) -> ScriptedReply:
+    return ScriptedReply(
+        text=text, tool_calls=[ScriptedToolCall(name=name, arguments={}) for name in tools]
+    )
+
+
+async def test_outbound_call_from_post_to_hang_up(phone: Phone) -> None:
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    record = await phone.phones.wait_for_call(
+        connection_id, lambda c: c.media.connected and c.media.frames_sent > 5
+    )
+    assert record.direction == "outbound" and record.phone_number == CUSTOMER
+    public = await phone.state(call_id)
+    assert public["callback_secret"] is None and public["media_token"] is None
+    assert record.callback_uri is not None and f"/callback/{call_id}/" in record.callback_uri
+    assert record.media.bidirectional and record.media.sample_rate == 16000
+    assert record.event_types()[:2] == ["CallConnected", "ParticipantsUpdated"]
+    assert all(e.delivery is not None and e.delivery.ok for e in record.events)
+    # The gateway authenticated the stream with the call's token and follows it.
+    sessions = phone.gateway[SESSIONS][call_id]
+    assert sessions[0].metadata is not None and sessions[0].metadata.sample_rate == 16000
+    assert sessions[0].frames > 0
+    # The greeting went to the sentence stream for the gateway to speak.
+    spoken = await RedisSentenceStream(phone.redis).read(call_id)
+    assert spoken[0][1].text.startswith("Hello, I'm Amélie")
+
+    phone.llm.state.add(say("Goodbye, have a nice day!", "end_call"), user=call_id)
+    reply = (await phone.api.post(f"/call/{call_id}/messages", json={"text": "bye"})).json()
+    assert reply["ended"] is True
+    record = await phone.phones.wait_for_state(connection_id, "disconnected")
+    assert record.plays[-1].operation_context == "goodbye"
+    assert record.plays[-1].status == "completed"  # hung up after the goodbye, no fixed sleep
+    assert record.hang_up is not None and record.hang_up.by == "bot"
+    final = await phone.wait_status(call_id, "ended")
+    assert final["messages"][-1]["action"] == "hangup"
+
+
+async def test_inbound_call_is_answered(phone: Phone) -> None:
+    caller = "+33611112222"
+    await phone.phones.add_phone(caller)
+    dial = await phone.phones.dial(caller)
+    assert dial.delivered, dial.detail
+    record = await phone.phones.wait_for_state(dial.connection_id, "connected")
+    assert record.direction == "inbound"
+    calls = (await phone.api.get("/call", params={"phone_number": caller})).json()["calls"]
+    assert len(calls) == 1 and calls[0]["direction"] == "inbound"
+    state = await phone.wait_status(calls[0]["call_id"], "in_progress")
+    assert state["connection_id"] == dial.connection_id
+    validations = await phone.phones.validations()
+    assert validations and validations[0].ok
+
+
+@pytest.mark.parametrize("how", ["dtmf", "speech"])
+async def test_language_menu(phone: Phone, how: str) -> None:
+    await phone.phones.configure(time_scale=1.0)  # the caller takes their time to answer
+    call_id = await phone.call()  # English and French configured: the menu runs first
+    record = await phone.phones.wait_for_call(
+        CUSTOMER, lambda c: bool(c.recognizes) and c.recognizes[-1].status == "listening"
+    )
+    assert [c["label"] for c in record.recognizes[0].choices] == ["en-US", "fr-FR"]
+    assert record.media.connected is False  # streaming starts once the language is known
+    if how == "dtmf":
+        await phone.phones.press(record.connection_id, "2")
+    else:
+        await phone.phones.say(record.connection_id, "French")
+    await phone.phones.wait_for_call(record.connection_id, lambda c: c.media.connected)
+    state = await phone.state(call_id)
+    assert state["lang_short_code"] == "fr-FR"
+    spoken = await RedisSentenceStream(phone.redis).read(call_id)
+    assert spoken[-1][1].text.startswith("Bonjour, je suis Amélie")
+    assert spoken[-1][1].lang == "fr-FR"
+
+
+async def test_language_menu_without_answer_ends_with_a_goodbye(phone: Phone) -> None:
+    call_id = await phone.call()
+    record = await phone.phones.wait_for_state(CUSTOMER, "disconnected", timeout=15)
+    assert [r.status for r in record.recognizes].count("failed") == 3  # recognition_retry_max
+    assert record.plays[-1].operation_context == "goodbye"
+    await phone.wait_status(call_id, "ended")
+
+
+async def test_transfer_to_an_agent(phone: Phone) -> None:
+    await phone.phones.add_phone(AGENT, answer="auto")
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    phone.llm.state.add(say("", "talk_to_human"), user=call_id)
+    await phone.api.post(f"/call/{call_id}/messages", json={"text": "A human, please."})
+    record = await phone.phones.wait_for_call(
+        connection_id, lambda c: bool(c.transfers) and c.transfers[-1].outcome == "accepted"
+    )
+    assert record.plays[-1].operation_context == "transfer_notice"
+    assert record.transfers[-1].target.endswith(AGENT)
+    state = await phone.wait_status(call_id, "ended")
+    assert state["handoff"]["status"] == "transferring"
+
+
+async def test_failed_transfer_apologises_and_goes_on(phone: Phone) -> None:
+    await phone.phones.add_phone(AGENT, answer="reject")
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    phone.llm.state.add(say("", "talk_to_human"), user=call_id)
+    await phone.api.post(f"/call/{call_id}/messages", json={"text": "A human, please."})
+    record = await phone.phones.wait_for_call(
+        connection_id,
+        lambda c: any(p.operation_context == "transfer_failed" for p in c.plays),
+    )
+    assert record.transfers[-1].outcome == "failed"
+    assert record.state == "connected"
+    state = await phone.wait_status(call_id, "in_progress")
+    assert state["handoff"]["status"] == "failed"
+    phone.llm.state.add(say("Let's go on with your claim."), user=call_id)
+    reply = await phone.api.post(f"/call/{call_id}/messages", json={"text": "OK."})
+    assert reply.json()["text"] == "Let's go on with your claim."
+
+
+async def test_caller_hangs_up(phone: Phone) -> None:
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    await phone.phones.hang_up(connection_id)
+    state = await phone.wait_status(call_id, "ended")
+    assert state["messages"][-1]["action"] == "hangup"
+
+
+async def test_media_streaming_restarts_when_the_gateway_goes_away(phone: Phone) -> None:
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    await phone.phones.wait_for_call(connection_id, lambda c: c.media.connected)
+    # The gateway goes away: its sockets close, as in a crash or a redeploy.
+    await close_sessions(phone.gateway)
+    await phone.phones.wait_for_event(connection_id, "MediaStreamingStopped")
+    await phone.phones.wait_for_event(connection_id, "MediaStreamingStarted", count=2, timeout=10)
+    for _ in range(100):  # the gateway checks the token (a workflow query) first
+        if len(phone.gateway[SESSIONS][call_id]) == 2:
+            break
+        await asyncio.sleep(0.05)
+    sessions = phone.gateway[SESSIONS][call_id]
+    assert len(sessions) == 2 and sessions[0].closed and not sessions[1].closed
+
+
+async def test_a_retried_create_call_rings_once(phone: Phone) -> None:
+    number = "+33655554444"
+    await phone.phones.add_phone(number)
+    acs = phone.settings.telephony.acs
+    assert acs is not None
+    line = AcsTelephony(
+        endpoint=acs.endpoint,
+        access_key=acs.access_key.get_secret_value(),
+        bot_phone_number=acs.phone_number,
+    )
+    activities = TelephonyActivities(line, phone.settings.telephony)
+    env = ActivityEnvironment()
+    first = datetime.now(UTC)
+    env.info = env.info.__class__(**{**env.info.__dict__, "scheduled_time": first})
+    request = ConnectInput(
+        call_id=str(uuid.uuid4()),
+        to=number,
+        callback_secret=secrets.token_urlsafe(8),
+        media_token=secrets.token_urlsafe(8),
+        start_media=False,
+    )
+    one = await env.run(activities.connect_call, request)
+    two = await env.run(activities.connect_call, request)  # the retry after a lost answer
+    await line.close()
+    assert one.connection_id == two.connection_id
+    assert len(await phone.phones.calls(number)) == 1
+
+
+async def test_burst_of_50_outbound_calls(phone: Phone) -> None:
+    numbers = [f"+336{70000000 + i}" for i in range(50)]
+    await asyncio.gather(*(phone.phones.add_phone(n) for n in numbers))
+    ids = await asyncio.gather(*(phone.call(phone_number=n, lang=ONE_LANGUAGE) for n in numbers))
+    connections = await asyncio.gather(*(phone.connection(i) for i in ids))
+    assert len(set(connections)) == 50
+    await asyncio.gather(*(phone.phones.hang_up(c) for c in connections))
+    finals = await asyncio.gather(*(phone.wait_status(i, "ended", timeout=30) for i in ids))
+    assert all(f["messages"][-1]["action"] == "hangup" for f in finals)
+    for number in numbers:
+        (record,) = await phone.phones.calls(number)
+        assert record.state == "disconnected"
+        assert all(e.delivery is not None and e.delivery.ok for e in record.events)
