@@ -39,6 +39,7 @@ from providers.telephony.acs import AcsTelephony
 from scripted_llm.runner import ScriptedLlmServer
 from scripted_llm.script import ScriptedReply, ScriptedToolCall
 from tests.conftest import make_settings
+from tests.workflows.test_conversations import record_history
 from worker import build_worker
 
 CUSTOMER = "+33612345678"
@@ -206,6 +207,7 @@ async def test_outbound_call_from_post_to_hang_up(phone: Phone) -> None:
     assert record.hang_up is not None and record.hang_up.by == "bot"
     final = await phone.wait_status(call_id, "ended")
     assert final["messages"][-1]["action"] == "hangup"
+    await record_history(phone.client, call_id, "phone_outbound_goodbye")
 
 
 async def test_inbound_call_is_answered(phone: Phone) -> None:
@@ -242,6 +244,9 @@ async def test_language_menu(phone: Phone, how: str) -> None:
     spoken = await RedisSentenceStream(phone.redis).read(call_id)
     assert spoken[-1][1].text.startswith("Bonjour, je suis Amélie")
     assert spoken[-1][1].lang == "fr-FR"
+    await phone.phones.hang_up(record.connection_id)
+    await phone.wait_status(call_id, "ended")
+    await record_history(phone.client, call_id, f"phone_language_menu_{how}")
 
 
 async def test_language_menu_without_answer_ends_with_a_goodbye(phone: Phone) -> None:
@@ -265,6 +270,7 @@ async def test_transfer_to_an_agent(phone: Phone) -> None:
     assert record.transfers[-1].target.endswith(AGENT)
     state = await phone.wait_status(call_id, "ended")
     assert state["handoff"]["status"] == "transferring"
+    await record_history(phone.client, call_id, "phone_transfer")
 
 
 async def test_failed_transfer_apologises_and_goes_on(phone: Phone) -> None:

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from temporalio.client import Client
+
 from scripted_llm.script import ScriptedReply, ScriptedToolCall
 from tests.conftest import Stack
 from workflows.call import CallWorkflow
@@ -14,11 +16,12 @@ from workflows.call import CallWorkflow
 HISTORIES = Path(__file__).parent / "histories"
 
 
-async def record_history(stack: Stack, call_id: str, name: str) -> None:
+async def record_history(stack: Stack | Client, call_id: str, name: str) -> None:
     """Save the call's history for the replay tests (`RECORD_HISTORIES=1`)."""
     if not os.environ.get("RECORD_HISTORIES"):
         return
-    history = await stack.client.get_workflow_handle(f"call-{call_id}").fetch_history()
+    client = stack if isinstance(stack, Client) else stack.client
+    history = await client.get_workflow_handle(f"call-{call_id}").fetch_history()
     HISTORIES.mkdir(exist_ok=True)
     (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
 
