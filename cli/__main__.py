@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("api", help="serve the HTTP API")
     dev = sub.add_parser("dev", help="Temporal dev server + Redis + worker + API, Ctrl-C stops")
     dev.add_argument("--scripted-llm", action="store_true", help="also start the scripted LLM")
+    dev.add_argument("--emulator", action="store_true", help="phone calls through the ACS emulator")
     chat_cmd = sub.add_parser("chat", help="hold a text conversation with a new call")
     chat_cmd.add_argument("--api", default=None, help="API base URL (default: from settings)")
     chat_cmd.add_argument("--phone-number", default="+33612345678")
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "dev":
         from cli.dev import run_dev
 
-        return run_dev(scripted_llm=args.scripted_llm)
+        return run_dev(scripted_llm=args.scripted_llm, emulator=args.emulator)
     elif args.command == "chat":
         from cli.chat import chat
 
