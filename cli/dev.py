@@ -114,9 +114,8 @@ def run_dev(*, scripted_llm: bool = False, emulator: bool = False) -> int:
         print(f"api       http://{settings.api.host}:{settings.api.port}/docs")
         print(f"llm       {settings.llm.fast.endpoint} ({settings.llm.fast.model})")
         if emulator:
-            print(
-                f"acs       emulator on http://127.0.0.1:{EMULATOR_PORT} (bot {EMULATOR_BOT_NUMBER})"
-            )
+            acs_url = f"http://127.0.0.1:{EMULATOR_PORT}"
+            print(f"acs       emulator on {acs_url} (bot {EMULATOR_BOT_NUMBER})")
         print(f"logs      {logs}/")
         print("talk to a new call with: make chat      (Ctrl-C stops everything)")
         while True:
@@ -138,5 +137,4 @@ def run_dev(*, scripted_llm: bool = False, emulator: bool = False) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         if redis_process is not None:
-            redis_process.stop()            acs_url = f"http://127.0.0.1:{EMULATOR_PORT}"
-            print(f"acs       emulator on {acs_url} (bot {EMULATOR_BOT_NUMBER})")
+            redis_process.stop()
