@@ -357,3 +357,52 @@ async def test_burst_of_50_outbound_calls(phone: Phone) -> None:
         (record,) = await phone.phones.calls(number)
         assert record.state == "disconnected"
         assert all(e.delivery is not None and e.delivery.ok for e in record.events)
+
+
+async def test_a_second_line_from_a_number_with_a_live_call_gets_its_own_call(
+    phone: Phone,
+) -> None:
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    await phone.connection(call_id)
+    dial = await phone.phones.dial(CUSTOMER)  # the same customer, from a second line
+    assert dial.delivered, dial.detail
+    await phone.phones.wait_for_state(dial.connection_id, "connected")
+    calls = (await phone.api.get("/call", params={"phone_number": CUSTOMER})).json()["calls"]
+    assert len(calls) == 2
+    other = next(c for c in calls if c["call_id"] != call_id)
+    assert other["direction"] == "inbound"
+    state = await phone.wait_status(other["call_id"], "in_progress")
+    assert state["connection_id"] == dial.connection_id
+    first = await phone.state(call_id)
+    assert first["connection_id"] != dial.connection_id  # two histories, not mixed
+
+
+async def test_a_dropped_call_resumes_when_the_customer_calls_back(phone: Phone) -> None:
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    phone.llm.state.add(
+        ScriptedReply(
+            tool_calls=[
+                ScriptedToolCall(
+                    name="updated_claim",
+                    arguments={"updates": [{"field": "incident_location", "value": "Lyon"}]},
+                )
+            ]
+        ),
+        say("Noted, Lyon."),
+        user=call_id,
+    )
+    await phone.api.post(f"/call/{call_id}/messages", json={"text": "It happened in Lyon."})
+    await phone.phones.hang_up(connection_id)  # the line drops
+    await phone.wait_status(call_id, "ended")
+
+    dial = await phone.phones.dial(CUSTOMER)
+    assert dial.delivered, dial.detail
+    await phone.phones.wait_for_state(dial.connection_id, "connected")
+    state = await phone.wait_status(call_id, "in_progress")  # the same call, resumed
+    assert state["connection_id"] == dial.connection_id
+    assert state["direction"] == "inbound"
+    assert state["claim"]["incident_location"] == "Lyon"
+    assert [m["action"] for m in state["messages"]].count("call") == 2
+    calls = (await phone.api.get("/call", params={"phone_number": CUSTOMER})).json()["calls"]
+    assert [c["call_id"] for c in calls] == [call_id]
