@@ -21,6 +21,8 @@ from temporalio.worker import Worker
 from activities.flags import FlagActivities
 from activities.llm import LlmActivities
 from activities.messaging import MessagingActivities
+from activities.post_call import PostCallActivities
+from activities.reminders import ReminderActivities
 from activities.search import SearchActivities
 from activities.speech import SpeechActivities
 from activities.store import StoreActivities
@@ -35,6 +37,7 @@ from providers.sms.outbox import OutboxSms
 from providers.telephony.base import PhoneLine
 from providers.telephony.connections import ConnectionRegistry
 from workflows.call import CallWorkflow
+from workflows.reminder import ReminderWorkflow
 from workflows.sandbox import WORKFLOW_RUNNER
 
 log = logging.getLogger("worker")
@@ -90,14 +93,17 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
     telephony = TelephonyActivities(
         open_phone_line(settings.telephony, stack), settings.telephony, ConnectionRegistry(redis)
     )
-    messaging = MessagingActivities(OutboxSms(settings.sms.outbox_path))
+    sms = OutboxSms(settings.sms.outbox_path)
+    messaging = MessagingActivities(sms)
+    post_call = PostCallActivities(slow)
+    reminders = ReminderActivities(client, store, sms, settings)
     search_activities = SearchActivities(search, top=settings.search.top)
     flag_activities = FlagActivities(flags)
 
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
-        workflows=[CallWorkflow],
+        workflows=[CallWorkflow, ReminderWorkflow],
         activities=[
             llm.llm_turn,
             store_activities.save_call,
@@ -114,6 +120,11 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
             messaging.notify_emergencies,
             search_activities.search_documents,
             flag_activities.read_flags,
+            post_call.post_call,
+            reminders.schedule_reminder,
+            reminders.cancel_reminders,
+            reminders.follow_up,
+            reminders.report_reminder,
         ],
         # A dead worker's sticky queue holds its calls for this long (10 s by default).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),

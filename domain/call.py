@@ -137,8 +137,11 @@ class Message(BaseModel):
     turn_id: int | None = None
 
 
+ReminderStatus = Literal["scheduled", "sent", "retrying", "failed", "cancelled"]
+
+
 class Reminder(BaseModel):
-    """A follow-up the bot promised; the title is its key."""
+    """A follow-up the bot promised; the title is its key. A `ReminderWorkflow` carries it out."""
 
     created_at: datetime
     title: str = Field(min_length=1, max_length=200)
@@ -146,6 +149,10 @@ class Reminder(BaseModel):
     due_date_time: datetime
     owner: str | None = None
     updated_at: datetime | None = None
+    status: ReminderStatus = "scheduled"
+    attempts: int = 0
+    last_error: str | None = None
+    done_at: datetime | None = None
 
 
 class NextAction(StrEnum):
@@ -240,6 +247,9 @@ class CallState(BaseModel):
     closed_claims: list[ClosedClaim] = Field(default_factory=list)
     handoff: Handoff | None = None
     emergencies: list[Emergency] = Field(default_factory=list)
+    # A follow-up call placed by a reminder points at the call that promised it.
+    follow_up_of: str | None = None
+    post_call_at: datetime | None = None
 
     @property
     def in_progress(self) -> bool:

@@ -10,7 +10,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from domain.call import CallInitiate, CallState, CallStatus, Style
+from domain.call import (
+    CallInitiate,
+    CallState,
+    CallStatus,
+    Next,
+    Reminder,
+    ReminderStatus,
+    Style,
+    Synthesis,
+)
 from domain.flags import FeatureFlags
 
 MAX_TURN_CHARS = 2_000
@@ -33,6 +42,7 @@ class CallInput(BaseModel):
     callback_secret: str | None = None
     media_token: str | None = None
     incoming: IncomingCall | None = None  # inbound: answer this call
+    follow_up_of: str | None = None  # placed by a reminder of that call
 
 
 class UserTurn(BaseModel):
@@ -281,6 +291,67 @@ class MediaInput(BaseModel):
 class RecordingInput(BaseModel):
     call_id: str
     server_call_id: str
+
+
+# --- after the call ---------------------------------------------------------------------
+
+
+class PostCallInput(BaseModel):
+    call: CallState
+
+
+class PostCallResult(BaseModel):
+    synthesis: Synthesis | None = None
+    next: Next | None = None
+    sms_summary: str | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class ReminderInput(BaseModel):
+    """Starts (or, by signal-with-start, reschedules) a `ReminderWorkflow`."""
+
+    call_id: str
+    reminder: Reminder
+    initiate: CallInitiate
+    claim: dict[str, str | None] = Field(default_factory=dict)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    first_retry_sec: float = Field(default=60.0, gt=0)
+    max_retry_sec: float = Field(default=3_600.0, gt=0)
+
+
+class ScheduleReminderInput(BaseModel):
+    reminder: ReminderInput
+
+
+class CancelRemindersInput(BaseModel):
+    call_id: str
+    titles: list[str]
+
+
+class FollowUpInput(BaseModel):
+    """Carry out a due reminder (activity `follow_up`)."""
+
+    call_id: str
+    reminder: Reminder
+    initiate: CallInitiate
+    claim: dict[str, str | None] = Field(default_factory=dict)
+    attempt: int
+
+
+class FollowUpResult(BaseModel):
+    kind: Literal["call", "sms"]
+    detail: str
+
+
+class ReminderStatusUpdate(BaseModel):
+    """A reminder's progress, sent to its call (signal) or written to the store."""
+
+    call_id: str
+    title: str
+    status: ReminderStatus
+    attempts: int = 0
+    last_error: str | None = None
+    at: datetime
 
 
 CallInput.model_rebuild()

@@ -194,3 +194,80 @@ def build_chat(
     if documents:
         system.append({"role": "system", "content": DOCUMENTS_TPL.format(documents=documents)})
     return [*system, *history(call.messages, max_messages=max_messages, max_chars=max_chars)]
+
+
+# --- after the call ---------------------------------------------------------------------
+
+POST_CALL_CONTEXT_TPL = """\
+# Company
+{bot_company} (assistant {bot_name}); customer phone {phone_number}; today is {date}.
+
+# Claim (JSON)
+{claim}
+
+# Reminders (JSON)
+{reminders}
+
+# Conversation, oldest first
+{transcript}"""
+
+SYNTHESIS_SYSTEM_TPL = (
+    """\
+You are a call-center supervisor. Summarise the conversation below for the customer file.
+Answer with ONE JSON object only, no text around it, matching this JSON schema:
+{format}
+
+"""
+    + POST_CALL_CONTEXT_TPL
+)
+
+NEXT_SYSTEM_TPL = (
+    """\
+You are a call-center supervisor. Decide the next action for this customer file, with a
+short justification. Answer with ONE JSON object only, matching this JSON schema:
+{format}
+
+"""
+    + POST_CALL_CONTEXT_TPL
+)
+
+SMS_SUMMARY_SYSTEM_TPL = (
+    """\
+Write the text message sent to the customer after the call, in their language ({lang}):
+thank them, summarise what was recorded and the next steps (reminders), in at most 300
+characters, no Markdown, signed {bot_name} from {bot_company}. Answer with the message only.
+
+"""
+    + POST_CALL_CONTEXT_TPL
+)
+
+VALIDATION_RETRY = "A validation error occurred, please retry: {error}"
+
+
+def transcript(call: CallState, tz_name: str) -> str:
+    """The conversation as plain lines (`[HH:MM] persona action: text`), for post-call."""
+    zone = ZoneInfo(tz_name)
+    lines = []
+    for message in call.messages:
+        when = message.created_at.astimezone(zone).strftime("%H:%M")
+        text = _one_line(message.content) if message.content else ""
+        lines.append(f"[{when}] {message.persona.value} {message.action.value}: {text}".rstrip())
+    return "\n".join(lines)
+
+
+def post_call_context(call: CallState, now: datetime) -> dict[str, str]:
+    tz_name = timezone_for(call.initiate.phone_number)
+    return {
+        "bot_company": call.initiate.bot_company,
+        "bot_name": call.initiate.bot_name,
+        "phone_number": call.initiate.phone_number,
+        "date": format_date(now, tz_name),
+        "lang": call.lang.short_code,
+        "claim": json.dumps(call.claim, ensure_ascii=False),
+        "reminders": json.dumps(
+            [r.model_dump(mode="json", include={"title", "description", "due_date_time", "owner"})
+             for r in call.reminders],
+            ensure_ascii=False,
+        ),
+        "transcript": transcript(call, tz_name),
+    }  # fmt: skip

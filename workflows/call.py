@@ -15,19 +15,35 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.call import Action, CallState, CallStatus, Handoff, Message, Persona, ToolCall
+    from domain.call import (
+        Action,
+        CallState,
+        CallStatus,
+        Handoff,
+        Message,
+        Persona,
+        Reminder,
+        ToolCall,
+    )
+    from domain.claim import progress
     from domain.contracts import (
         HISTORY_MESSAGES,
         MAX_LLM_ITERATIONS,
         MAX_TURN_CHARS,
         AcsEvent,
         CallInput,
+        CancelRemindersInput,
         EmergencyInput,
         EmergencyResult,
         IncomingCall,
         LlmToolCallRequest,
         LlmTurnInput,
         LlmTurnResult,
+        PostCallInput,
+        PostCallResult,
+        ReminderInput,
+        ReminderStatusUpdate,
+        ScheduleReminderInput,
         SearchInput,
         SearchResult,
         SendSmsInput,
@@ -82,6 +98,9 @@ class CallWorkflow(PhoneCall):
                     )
                 )
                 self.call.status = CallStatus.IN_PROGRESS
+        if input.follow_up_of is not None:
+            self.call.follow_up_of = input.follow_up_of
+        self._ended_by_bot = False
         self._incoming: IncomingCall | None = input.incoming
         self._events: list[AcsEvent] = []
         self._turn_lock = asyncio.Lock()
@@ -95,6 +114,18 @@ class CallWorkflow(PhoneCall):
     def acs_event(self, event: AcsEvent) -> None:
         """A verified Call Automation event (from the API's callback endpoint)."""
         self._events.append(event)
+
+    @workflow.signal
+    async def reminder_update(self, update: ReminderStatusUpdate) -> None:
+        """Progress of one of this call's reminders (from its `ReminderWorkflow`)."""
+        for reminder in self.call.reminders:
+            if reminder.title.strip().lower() == update.title.strip().lower():
+                reminder.status = update.status
+                reminder.attempts = update.attempts
+                reminder.last_error = update.last_error
+                if update.status in ("sent", "failed", "cancelled"):
+                    reminder.done_at = update.at
+        await self._save()
 
     @workflow.signal
     def incoming_call(self, incoming: IncomingCall) -> None:
@@ -127,6 +158,7 @@ class CallWorkflow(PhoneCall):
             )
             await self._refresh_flags()
             reply = await self._answer(turn_id)
+            await self._cancel_reminders_if_claim_complete()
             await self._save()
             return reply.model_copy(update={"ended": reply.ended or self._hanging_up})
 
@@ -164,6 +196,31 @@ class CallWorkflow(PhoneCall):
             await self._connect(None)  # outbound: ring the customer
 
         while True:
+            await self._converse()
+            if self.call.status is not CallStatus.ENDED:
+                break  # continue-as-new is suggested
+            if await self._customer_calls_back():
+                continue
+            break
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.call.status is not CallStatus.ENDED:
+            workflow.continue_as_new(
+                CallInput(
+                    call_id=self.call.call_id,
+                    initiate=self.call.initiate,
+                    direction=self.call.direction,
+                    channel=self.call.channel,
+                    resume=self.call,
+                )
+            )
+        await self._post_call()
+        await self._save()
+        return self.call
+
+    async def _converse(self) -> None:
+        """Handle ACS events and incoming calls until the call ends (or must rotate)."""
+        while True:
             window = timedelta(hours=self._flags.callback_timeout_hour)
             try:
                 await workflow.wait_condition(
@@ -188,21 +245,59 @@ class CallWorkflow(PhoneCall):
             if self._events:
                 await self._on_event(self._events.pop(0))
                 continue
-            break
+            return
 
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        if self.call.status is not CallStatus.ENDED:
-            workflow.continue_as_new(
-                CallInput(
-                    call_id=self.call.call_id,
-                    initiate=self.call.initiate,
-                    direction=self.call.direction,
-                    channel=self.call.channel,
-                    resume=self.call,
-                )
+    async def _customer_calls_back(self) -> bool:
+        """After a dropped phone call, wait for a call back within `callback_timeout_hour`.
+
+        Not after the bot ended the call itself: the conversation was complete.
+        """
+        if self.call.channel != "phone" or self._ended_by_bot:
+            return False
+        window = timedelta(hours=self._flags.callback_timeout_hour)
+        try:
+            await workflow.wait_condition(lambda: self._incoming is not None, timeout=window)
+        except TimeoutError:
+            return False
+        return window > timedelta(0)
+
+    async def _post_call(self) -> None:
+        """Synthesis, next action and the SMS summary, when the customer said something."""
+        if self.call.post_call_at is not None or not self.call.had_interaction():
+            return
+        try:
+            result = await workflow.execute_activity(
+                "post_call",
+                PostCallInput(call=self.call),
+                result_type=PostCallResult,
+                start_to_close_timeout=policies.POST_CALL,
+                heartbeat_timeout=policies.POST_CALL_HEARTBEAT,
+                retry_policy=policies.QUICK_RETRY,
             )
-        await self._save()
-        return self.call
+        except ActivityError as exc:
+            workflow.logger.warning("post-call failed: %s", exc.cause)
+            return
+        self.call.synthesis = result.synthesis or self.call.synthesis
+        self.call.next = result.next or self.call.next
+        if result.sms_summary:
+            to = self.call.claim.get("policyholder_phone") or self.call.initiate.phone_number
+            try:
+                await self._activity(
+                    "send_sms",
+                    SendSmsInput(call_id=self.call.call_id, to=to, body=result.sms_summary),
+                    SendSmsResult,
+                )
+                self.call.messages.append(
+                    Message(
+                        created_at=workflow.now(),
+                        persona=Persona.ASSISTANT,
+                        action=Action.SMS,
+                        content=result.sms_summary,
+                    )
+                )
+            except ActivityError as exc:
+                workflow.logger.warning("SMS summary not sent: %s", exc.cause)
+        self.call.post_call_at = workflow.now()
 
     def _idle_for(self) -> timedelta:
         last = self.call.last_interaction_at or self.call.created_at
@@ -311,6 +406,7 @@ class CallWorkflow(PhoneCall):
 
     def _ports(self, turn_id: int) -> ToolPorts:
         async def end_call() -> str:
+            self._ended_by_bot = True
             if self.call.channel == "phone":
                 await self._goodbye()  # the hang-up follows PlayCompleted
                 return "Saying goodbye; the call ends after it."
@@ -350,14 +446,43 @@ class CallWorkflow(PhoneCall):
         async def emergency(input: EmergencyInput) -> EmergencyResult:
             return await self._activity("notify_emergencies", input, EmergencyResult)
 
+        async def schedule_reminder(reminder: Reminder) -> None:
+            await self._activity(
+                "schedule_reminder",
+                ScheduleReminderInput(
+                    reminder=ReminderInput(
+                        call_id=self.call.call_id,
+                        reminder=reminder,
+                        initiate=self.call.initiate,
+                        claim=dict(self.call.claim),
+                    )
+                ),
+                str,
+            )
+
         return ToolPorts(
             now=workflow.now,
+            schedule_reminder=schedule_reminder,
             end_call=end_call,
             talk_to_human=talk_to_human,
             send_sms=send_sms,
             search=search,
             emergency=emergency,
         )
+
+    async def _cancel_reminders_if_claim_complete(self) -> None:
+        """A completed claim needs no more follow-up: cancel the open reminders."""
+        filled, total = progress(self.call.claim, self.call.claim_schema())
+        open_ = [r for r in self.call.reminders if r.status in ("scheduled", "retrying")]
+        if filled < total or not open_:
+            return
+        await self._action(
+            "cancel_reminders",
+            CancelRemindersInput(call_id=self.call.call_id, titles=[r.title for r in open_]),
+        )
+        for reminder in open_:
+            reminder.status = "cancelled"
+            reminder.done_at = workflow.now()
 
     def _drop_last_human_message(self) -> None:
         # As the reference: a filtered prompt is removed so it cannot poison later turns.

@@ -57,6 +57,7 @@ class ToolPorts:
         send_sms: Callable[[SendSmsInput], Awaitable[SendSmsResult]],
         search: Callable[[SearchInput], Awaitable[SearchResult]],
         emergency: Callable[[EmergencyInput], Awaitable[EmergencyResult]],
+        schedule_reminder: Callable[[Reminder], Awaitable[None]],
     ) -> None:
         self.now = now
         self.end_call = end_call
@@ -64,6 +65,7 @@ class ToolPorts:
         self.send_sms = send_sms
         self.search = search
         self.emergency = emergency
+        self.schedule_reminder = schedule_reminder
 
 
 async def run_tool(call: CallState, name: str, arguments: str, ports: ToolPorts) -> str:
@@ -114,17 +116,20 @@ async def _reminder(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
             reminder.due_date_time = due
             reminder.owner = args.owner or reminder.owner
             reminder.updated_at = now
+            reminder.status = "scheduled"
+            reminder.attempts = 0
+            await ports.schedule_reminder(reminder)
             return f'Reminder "{reminder.title}" updated, due {due.isoformat()}.'
-    call.reminders.append(
-        Reminder(
-            created_at=now,
-            title=args.title.strip(),
-            description=args.description,
-            due_date_time=due,
-            owner=args.owner,
-        )
+    reminder = Reminder(
+        created_at=now,
+        title=args.title.strip(),
+        description=args.description,
+        due_date_time=due,
+        owner=args.owner,
     )
-    return f'Reminder "{args.title.strip()}" created, due {due.isoformat()}.'
+    call.reminders.append(reminder)
+    await ports.schedule_reminder(reminder)
+    return f'Reminder "{reminder.title}" created, due {due.isoformat()}.'
 
 
 async def _new_claim(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:

@@ -24,3 +24,7 @@ SAVE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
 )
 FLAGS_TIMEOUT = timedelta(seconds=5)
+
+# Post-call runs three slow-model completions with validation retries.
+POST_CALL = timedelta(minutes=5)
+POST_CALL_HEARTBEAT = timedelta(seconds=30)

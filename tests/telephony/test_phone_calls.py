@@ -206,7 +206,7 @@ async def test_outbound_call_from_post_to_hang_up(phone: Phone) -> None:
     assert record.plays[-1].status == "completed"  # hung up after the goodbye, no fixed sleep
     assert record.hang_up is not None and record.hang_up.by == "bot"
     final = await phone.wait_status(call_id, "ended")
-    assert final["messages"][-1]["action"] == "hangup"
+    assert "hangup" in [m["action"] for m in final["messages"]]
     await record_history(phone.client, call_id, "phone_outbound_goodbye")
 
 
@@ -297,7 +297,7 @@ async def test_caller_hangs_up(phone: Phone) -> None:
     connection_id = await phone.connection(call_id)
     await phone.phones.hang_up(connection_id)
     state = await phone.wait_status(call_id, "ended")
-    assert state["messages"][-1]["action"] == "hangup"
+    assert "hangup" in [m["action"] for m in state["messages"]]
 
 
 async def test_media_streaming_restarts_when_the_gateway_goes_away(phone: Phone) -> None:
@@ -352,7 +352,7 @@ async def test_burst_of_50_outbound_calls(phone: Phone) -> None:
     assert len(set(connections)) == 50
     await asyncio.gather(*(phone.phones.hang_up(c) for c in connections))
     finals = await asyncio.gather(*(phone.wait_status(i, "ended", timeout=30) for i in ids))
-    assert all(f["messages"][-1]["action"] == "hangup" for f in finals)
+    assert all("hangup" in [m["action"] for m in f["messages"]] for f in finals)
     for number in numbers:
         (record,) = await phone.phones.calls(number)
         assert record.state == "disconnected"

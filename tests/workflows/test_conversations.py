@@ -252,7 +252,7 @@ async def test_end_call_completes_the_workflow_and_the_store_answers(stack: Stac
     assert final.status == "ended"
     body = await get_call(stack, call_id)
     assert body["live"] is False and body["in_progress"] is False
-    assert body["call"]["messages"][-1]["action"] == "hangup"
+    assert "hangup" in [m["action"] for m in body["call"]["messages"]]
     await record_history(stack, call_id, "end_call")
     late = await stack.say(call_id, "hello?")
     assert late.status_code == 409
