@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -18,7 +19,9 @@ from acs_emulator.models import (
     DialResult,
     EmulatorInfo,
     EventRecord,
+    InboundSmsResult,
     PhoneConfig,
+    SmsRecord,
     ValidationRecord,
 )
 
@@ -240,6 +243,32 @@ class EmulatorClient:
             wav.setframerate(rate or 16_000)
             wav.writeframes(pcm)
         return Path(path)
+
+    # --- SMS ------------------------------------------------------------------------------------
+
+    async def sms_sent(
+        self, number: str | None = None, *, include_failed: bool = False
+    ) -> list[SmsRecord]:
+        """Texts the bot sent (to `number` only, if given); failed recipients on request."""
+        query = {"number": number} if number else {}
+        if include_failed:
+            query["include_failed"] = "1"
+        path = "/_emulator/sms" + ("?" + urlencode(query) if query else "")
+        return [SmsRecord.model_validate(m) for m in await self._request("GET", path)]
+
+    async def send_sms_to_bot(
+        self, from_number: str, text: str, *, to_number: str | None = None
+    ) -> InboundSmsResult:
+        """The phone texts the bot: Event Grid handshake (first time), then SMSReceived."""
+        body = {"from_number": from_number, "text": text, "to_number": to_number}
+        return InboundSmsResult.model_validate(
+            await self._request("POST", "/_emulator/sms/inbound", body)
+        )
+
+    async def set_sms_unreachable(self, number: str, *, reason: str = "landline") -> None:
+        """Texts to `number` fail with a 400 result (until `reset`)."""
+        body = {"number": number, "reason": reason}
+        await self._request("POST", "/_emulator/sms/unreachable", body)
 
     # --- plumbing -------------------------------------------------------------------------------
 

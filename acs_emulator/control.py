@@ -13,6 +13,7 @@ from acs_emulator.calls import Call
 from acs_emulator.config import Timings
 from acs_emulator.models import EmulatorInfo, PhoneConfig
 from acs_emulator.rest import EMULATOR_KEY
+from acs_emulator.sms import SMS_KEY
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -214,6 +215,7 @@ async def validate(request: web.Request) -> web.Response:
 
 async def reset(request: web.Request) -> web.Response:
     await request.app[EMULATOR_KEY].reset()
+    request.app[SMS_KEY].reset()
     return _json({"reset": True})
 
 

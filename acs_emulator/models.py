@@ -195,3 +195,29 @@ class EmulatorInfo(BaseModel):
     issuer: str
     jwks_url: str
     event_grid_url: str | None
+
+
+class SmsRecord(BaseModel):
+    """One recipient of an SMS the bot sent (`POST /sms`), as the emulator handled it."""
+
+    message_id: str | None  # None when the recipient's result was a failure
+    from_number: str
+    to_number: str
+    body: str
+    tag: str | None = None
+    delivery_report: bool = False
+    repeatability_request_id: str | None = None
+    successful: bool
+    http_status_code: int
+    error_message: str | None = None
+    sent_at: datetime
+
+
+class InboundSmsResult(BaseModel):
+    """What `send_sms_to_bot` did: the SMSReceived event and its Event Grid delivery."""
+
+    message_id: str
+    event: dict[str, Any]
+    delivered: bool
+    detail: str = ""
+    delivery: Delivery | None = None

@@ -52,8 +52,9 @@ def _api_version(request: web.Request) -> str:
 
 @web.middleware
 async def acs_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate /calling requests like ACS does, then apply repeatability."""
-    if not request.path.startswith("/calling/") or request.path == "/calling/keys":
+    """Authenticate /calling and /sms requests like ACS does, then apply repeatability."""
+    signed = request.path.startswith("/calling/") or request.path == "/sms"
+    if not signed or request.path == "/calling/keys":
         return await handler(request)
     emulator = request.app[EMULATOR_KEY]
     try:

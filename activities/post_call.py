@@ -71,7 +71,7 @@ class PostCallActivities:
         schema = json.dumps(model.model_json_schema(), ensure_ascii=False)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": template.format(format=schema, **context)},
-            {"role": "user", "content": "Answer now with the JSON object."},
+            {"role": "user", "content": f"Answer now with the {model.__name__} JSON object."},
         ]
         error = ""
         for _ in range(self._attempts):

@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from domain import attributes
-from domain.call import CallInitiate
+from domain.call import CallInitiate, Reminder
 from domain.contracts import (
     CallInput,
     CancelRemindersInput,
@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 
 BOT_OWNERS = {"", "assistant", "bot", "ai"}
 CUSTOMER_OWNERS = {"customer", "client", "caller", "policyholder"}
+
+
+def follow_up_call_id(call_id: str, reminder: Reminder) -> str:
+    """One follow-up call per reminder due time: a retried attempt finds it already placed."""
+    key = f"{call_id}/{reminder.title}/{reminder.due_date_time.isoformat()}"
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
 
 
 class ReminderActivities:
@@ -90,9 +96,7 @@ class ReminderActivities:
     async def _call_back(self, input: FollowUpInput) -> FollowUpResult:
         from workflows.call import CallWorkflow
 
-        # One follow-up call per reminder due time: a retried attempt finds it already started.
-        key = f"{input.call_id}/{input.reminder.title}/{input.reminder.due_date_time.isoformat()}"
-        call_id = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+        call_id = follow_up_call_id(input.call_id, input.reminder)
         task = (
             f"{input.initiate.task}\n\nThis is a follow-up call you promised: "
             f"{input.reminder.title}. {input.reminder.description}\n"

@@ -1,5 +1,8 @@
 """The workflow sandbox settings shared by the worker and the replay tests.
 
+`domain` is pure and deterministic: passing it through keeps one copy of each model class
+(a copy re-imported inside the sandbox would not validate as the host's class).
+
 These libraries are deterministic but load data lazily (phonenumbers' region metadata, with a
 `threading.Lock`; email_validator's submodules), which the sandbox forbids or re-imports in
 every run. Passing them through uses the host's copy.
@@ -11,6 +14,6 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "phonenumbers", "email_validator", "idna", "opentelemetry"
+        "domain", "phonenumbers", "email_validator", "idna", "opentelemetry"
     )
 )

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from scripted_llm.script import ScriptedReply, ScriptedToolCall
 from tests.conftest import Stack
 from workflows.call import CallWorkflow
+from workflows.reminder import ReminderWorkflow, reminder_workflow_id
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -175,6 +176,14 @@ async def test_reminder_created_then_updated(stack: Stack) -> None:
     assert reminders[0]["due_date_time"] == "2026-11-28T15:30:00+01:00"
     assert reminders[0]["description"] == "Call about the repair quote and the rental car"
     assert reminders[0]["updated_at"] is not None
+    # The reminder is a durable workflow of its own, rescheduled by the update.
+    handle = stack.client.get_workflow_handle_for(
+        ReminderWorkflow.run, reminder_workflow_id(call_id, "Call back")
+    )
+    scheduled = await handle.query(ReminderWorkflow.get_reminder)
+    assert scheduled.status == "scheduled"
+    assert scheduled.due_date_time.isoformat() == "2026-11-28T15:30:00+01:00"
+    await handle.terminate("test over")
 
 
 async def test_transfer_to_a_human_is_requested(stack: Stack) -> None:

@@ -48,6 +48,9 @@ async def test_idle_call_is_closed_after_the_callback_window(
             )
             final = await asyncio.wait_for(handle.result(), 30)  # three hours, skipped
             assert final.status == "ended"
+            # The caller never spoke: no post-call (no synthesis, no SMS, no LLM request).
+            assert final.post_call_at is None and final.synthesis is None
+            assert scripted_llm.state.requests(user=call_id) == []
             assert final.messages[-1].action == "hangup"
             assert (await time_skipping_env.get_current_time()) - started >= (timedelta(hours=3))
         finally:
