@@ -33,6 +33,7 @@ from core.temporal import connect
 from providers.flags.redis_flags import RedisFlags
 from providers.llm.openai_chat import OpenAiChat
 from providers.sentences.redis_stream import RedisSentenceStream
+from providers.sms.base import SmsSender
 from providers.sms.outbox import OutboxSms
 from providers.telephony.base import PhoneLine
 from providers.telephony.connections import ConnectionRegistry
@@ -59,6 +60,34 @@ def open_phone_line(settings: TelephonySettings, stack: AsyncExitStack) -> Phone
     )
     stack.push_async_callback(line.close)
     return line
+
+
+def open_sms(settings: Settings, stack: AsyncExitStack) -> SmsSender:
+    """The configured SMS sender; the offline default keeps messages in an outbox file."""
+    if settings.sms.kind == "twilio" and settings.sms.twilio is not None:
+        from providers.sms.twilio import TwilioSms
+
+        twilio = settings.sms.twilio
+        twilio_sms = TwilioSms(
+            twilio.account_sid,
+            twilio.auth_token.get_secret_value(),
+            twilio.phone_number,
+            base_url=twilio.base_url,
+        )
+        stack.push_async_callback(twilio_sms.close)
+        return twilio_sms
+    if settings.sms.kind == "acs" and settings.telephony.acs is not None:
+        from providers.sms.acs import AcsSms
+
+        acs = settings.telephony.acs
+        acs_sms = AcsSms(
+            acs.endpoint,
+            acs.access_key.get_secret_value(),
+            settings.sms.acs_phone_number or acs.phone_number,
+        )
+        stack.push_async_callback(acs_sms.close)
+        return acs_sms
+    return OutboxSms(settings.sms.outbox_path)
 
 
 async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack) -> Worker:
@@ -93,7 +122,7 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
     telephony = TelephonyActivities(
         open_phone_line(settings.telephony, stack), settings.telephony, ConnectionRegistry(redis)
     )
-    sms = OutboxSms(settings.sms.outbox_path)
+    sms = open_sms(settings, stack)
     messaging = MessagingActivities(sms)
     post_call = PostCallActivities(slow)
     reminders = ReminderActivities(client, store, sms, settings)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.contracts import EmergencyInput, EmergencyResult, SendSmsInput, SendSmsResult
+from providers.sms.acs import SmsRejected
 from providers.sms.base import SmsSender
 
 log = logging.getLogger(__name__)
@@ -18,7 +20,18 @@ class MessagingActivities:
 
     @activity.defn(name="send_sms")
     async def send_sms(self, input: SendSmsInput) -> SendSmsResult:
-        return await self._sms.send(input.to, input.body, call_id=input.call_id)
+        info = activity.info()
+        try:
+            return await self._sms.send(
+                input.to,
+                input.body,
+                call_id=input.call_id,
+                # Retries of this activity are repeats of one message, not new messages.
+                idempotency_key=f"{info.workflow_id}/{info.activity_id}",
+                first_sent=info.scheduled_time,
+            )
+        except SmsRejected as exc:
+            raise ApplicationError(str(exc), type="SmsRejected", non_retryable=True) from exc
 
     @activity.defn(name="notify_emergencies")
     async def notify_emergencies(self, input: EmergencyInput) -> EmergencyResult:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from api import errors
 from api.deps import Services
-from api.routes import acs, calls, health
+from api.routes import acs, calls, health, report, sms
 from core.settings import Settings, get_settings
 from core.stores import open_store
 from core.temporal import connect
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(calls.router)
     app.include_router(acs.router)
+    app.include_router(report.router)
+    app.include_router(sms.router)
     return app
 
 

@@ -153,10 +153,26 @@ class TelephonySettings(BaseModel):
         return self
 
 
+class TwilioSettings(BaseModel):
+    account_sid: str
+    auth_token: SecretStr  # also verifies the signature of Twilio's webhooks
+    phone_number: str
+    base_url: str = "https://api.twilio.com"
+
+
 class SmsSettings(BaseModel):
     # "outbox": messages are kept in a local JSON-lines outbox file instead of being sent.
-    kind: Literal["outbox"] = "outbox"
+    # "acs": ACS SMS with the resource of telephony.acs; "twilio": Twilio.
+    kind: Literal["outbox", "acs", "twilio"] = "outbox"
     outbox_path: Path = Path("var/sms-outbox.jsonl")
+    acs_phone_number: str | None = None  # the SMS-enabled number (default: telephony.acs's)
+    twilio: TwilioSettings | None = None
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> SmsSettings:
+        if self.kind == "twilio" and self.twilio is None:
+            raise ValueError("sms.kind is twilio but sms.twilio is not set")
+        return self
 
 
 class FlagsSettings(BaseModel):
@@ -192,6 +208,12 @@ class Settings(BaseSettings):
     sms: SmsSettings = Field(default_factory=SmsSettings)
     flags: FlagsSettings = Field(default_factory=FlagsSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+
+    @model_validator(mode="after")
+    def _sms_through_acs_needs_acs(self) -> Settings:
+        if self.sms.kind == "acs" and self.telephony.acs is None:
+            raise ValueError("sms.kind is acs but telephony.acs is not set")
+        return self
 
     @classmethod
     def settings_customise_sources(

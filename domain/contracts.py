@@ -54,6 +54,7 @@ class UserTurn(BaseModel):
     turn_id: int | None = Field(default=None, ge=1)
     channel: Literal["voice", "chat", "sms"] = "chat"
     speech_ended_at: datetime | None = None
+    reply_to: str | None = None  # an SMS turn: the bot answers by SMS to this number
 
 
 class TurnReply(BaseModel):

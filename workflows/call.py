@@ -157,7 +157,9 @@ class CallWorkflow(PhoneCall):
                 )
             )
             await self._refresh_flags()
-            reply = await self._answer(turn_id)
+            reply = await self._answer(turn_id, action)
+            if turn.channel == "sms" and turn.reply_to and reply.text:
+                await self._text_back(turn.reply_to, reply.text)
             await self._cancel_reminders_if_claim_complete()
             await self._save()
             return reply.model_copy(update={"ended": reply.ended or self._hanging_up})
@@ -179,7 +181,8 @@ class CallWorkflow(PhoneCall):
                 f"text is {len(text)} characters; the limit is {MAX_TURN_CHARS}",
                 type="InvalidTurn",
             )
-        if self.call.status is CallStatus.ENDED:
+        if self.call.status is CallStatus.ENDED and turn.channel != "sms":
+            # A text message is still welcome after the call: it is answered by SMS.
             raise ApplicationError("the call has ended", type="CallEnded")
         if turn.turn_id is not None and turn.turn_id <= self.call.last_turn_id:
             raise ApplicationError(
@@ -312,7 +315,15 @@ class CallWorkflow(PhoneCall):
 
     # --- one caller turn ------------------------------------------------------------------
 
-    async def _answer(self, turn_id: int) -> TurnReply:
+    async def _text_back(self, to: str, text: str) -> None:
+        """Answer an SMS turn by SMS (the reference only stored inbound messages)."""
+        await self._activity(
+            "send_sms",
+            SendSmsInput(call_id=self.call.call_id, to=to, body=text[:1_600]),
+            SendSmsResult,
+        )
+
+    async def _answer(self, turn_id: int, action: Action = Action.TALK) -> TurnReply:
         """Run up to three LLM iterations, applying the tools the model calls."""
         spoken: list[str] = []
         tools_used: list[str] = []
@@ -339,6 +350,7 @@ class CallWorkflow(PhoneCall):
             message = Message(
                 created_at=workflow.now(),
                 persona=Persona.ASSISTANT,
+                action=action,
                 style=result.style,
                 content=result.content,
                 lang_short_code=self.call.lang.short_code,

@@ -27,10 +27,12 @@ from api.acs_auth import (
 )
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_body
+from api.routes.sms import receive_sms
 from domain import attributes
 from domain.call import CallInitiate, CallState, CallStatus
 from domain.contracts import AcsEvent, CallInput, IncomingCall
 from domain.phone import InvalidPhoneNumber, to_e164
+from providers.sms.inbound import from_event_grid
 from providers.telephony.acs_events import InvalidEvent, parse_callback, parse_event_grid
 from workflows.call import CallWorkflow, details_for, summary_for
 from workflows.call_phone import HANDLED_EVENTS
@@ -120,6 +122,12 @@ async def event_grid(request: Request, services: ServicesDep) -> Any:
     for incoming in batch.incoming_calls:
         await _on_incoming_call(services, incoming)
     for other in batch.others:
+        if other.get("eventType") == "Microsoft.Communication.SMSReceived":
+            try:
+                await receive_sms(services, from_event_grid(other))
+            except ValueError as exc:
+                log.warning("SMSReceived rejected: %s", exc)
+            continue
         log.info("Event Grid event %s acknowledged, nothing to do", other.get("eventType"))
     return {}
 

@@ -55,7 +55,9 @@ _RULE = re.compile(r"^\s*([-*_])(?:\s*\1){2,}\s*$")
 _CODE = re.compile(r"`([^`\n]+)`")
 _STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*|__(?=\S)(.+?)(?<=\S)__")
 # `_` only at word edges, so snake_case names stay as they are.
-_EM = re.compile(r"(?<![*\w])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?!\*)|(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)")
+_EM = re.compile(
+    r"(?<![*\w])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?!\*)|(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"
+)
 
 
 def _emphasis(text: str) -> str:
@@ -172,12 +174,13 @@ _STATUS_LABELS = {
     CallStatus.ENDED: "Ended",
 }
 
+# Badge class and label of each satisfaction level.
 _SATISFACTION = {
-    "terrible": ("😡", "Terrible"),
-    "low": ("🙁", "Low"),
-    "partial": ("😐", "Partial"),
-    "high": ("😊", "High"),
-    "unknow": ("❔", "Unknown"),
+    "terrible": ("bad", "Terrible"),
+    "low": ("bad", "Low"),
+    "partial": ("warn", "Partial"),
+    "high": ("ok", "High"),
+    "unknow": ("", "Unknown"),
 }
 
 
@@ -225,7 +228,7 @@ def _timeline(call: CallState, zone: ZoneInfo, customer: str) -> list[TimelineEn
             case Action.HANGUP:
                 entries.append(TimelineEntry(message, speaker, "event", "Call ended", at))
             case Action.SMS:
-                entries.append(TimelineEntry(message, speaker, "sms", f"{speaker} sent an SMS", at))
+                entries.append(TimelineEntry(message, speaker, "sms", speaker, at))
             case _:
                 # Empty talk turns are tool-only steps: nothing was said.
                 if message.content.strip():

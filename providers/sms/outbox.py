@@ -18,7 +18,16 @@ class OutboxSms:
         self.path = path
         self._lock = asyncio.Lock()
 
-    async def send(self, to: str, body: str, *, call_id: str | None = None) -> SendSmsResult:
+    async def send(
+        self,
+        to: str,
+        body: str,
+        *,
+        call_id: str | None = None,
+        idempotency_key: str | None = None,
+        first_sent: datetime | None = None,
+    ) -> SendSmsResult:
+        del idempotency_key, first_sent  # a local file: nothing is sent twice to anyone
         record = {
             "id": str(uuid.uuid4()),
             "at": datetime.now(UTC).isoformat(),

@@ -56,7 +56,9 @@ def find() -> str | None:
 
 def _apt_install() -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    # A bare image may have no font at all: screenshots would show only boxes without one.
+    packages = ["chromium", "fonts-dejavu-core"]
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *packages]
 
     def run(command: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -122,6 +124,12 @@ async def _run(args: list[str]) -> bytes:
     return stdout
 
 
+def _clear(path: Path) -> None:
+    """Makes room for a new screenshot, so a stale one never passes for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+
+
 async def render(
     url: str, *, screenshot: Path | None = None, width: int = 390, height: int = 844
 ) -> str:
@@ -134,9 +142,8 @@ async def render(
         common = [binary, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"]
         dom = (await _run([*common, "--dump-dom", url])).decode()
         if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            screenshot.unlink(missing_ok=True)
+            await asyncio.to_thread(_clear, screenshot)
             await _run([*common, f"--screenshot={screenshot}", url])
-            if not screenshot.exists():
+            if not await asyncio.to_thread(screenshot.exists):
                 raise ChromiumError(f"chromium did not write the screenshot {screenshot}")
     return dom

@@ -148,6 +148,7 @@ async def phone(
             },
         }
         data["conversation"] = {"agent_phone_number": AGENT}
+        data["sms"] = {"kind": "acs"}  # texts go through ACS SMS (the emulator) too
         settings = Settings.model_validate(data)
         worker = await build_worker(client, settings, stack)
         redis = Redis.from_url(redis_url)
@@ -406,3 +407,36 @@ async def test_a_dropped_call_resumes_when_the_customer_calls_back(phone: Phone)
     assert [m["action"] for m in state["messages"]].count("call") == 2
     calls = (await phone.api.get("/call", params={"phone_number": CUSTOMER})).json()["calls"]
     assert [c["call_id"] for c in calls] == [call_id]
+
+
+async def test_sms_out_through_acs_and_in_answered_by_sms(phone: Phone) -> None:
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    await phone.connection(call_id)
+    phone.llm.state.add(
+        ScriptedReply(
+            tool_calls=[
+                ScriptedToolCall(name="send_sms", arguments={"message": "Your file is CLM-42."})
+            ]
+        ),
+        say("I texted you the file number."),
+        user=call_id,
+    )
+    await phone.api.post(f"/call/{call_id}/messages", json={"text": "Text me the number."})
+    sent = await phone.phones.sms_sent(CUSTOMER)
+    assert [m.body for m in sent] == ["Your file is CLM-42."]
+    assert sent[0].tag == call_id and sent[0].from_number == phone.acs.bot_number
+
+    # The customer texts back: the message joins this conversation and is answered by SMS.
+    phone.llm.state.add(say("Yes, the garage is covered."), user=call_id)
+    delivered = await phone.phones.send_sms_to_bot(CUSTOMER, "Is the garage covered?")
+    assert delivered.delivered, delivered
+    for _ in range(100):
+        replies = [m.body for m in await phone.phones.sms_sent(CUSTOMER)]
+        if len(replies) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert replies[-1] == "Yes, the garage is covered."
+    state = await phone.state(call_id)
+    sms_turns = [m for m in state["messages"] if m["action"] == "sms"]
+    assert [m["persona"] for m in sms_turns] == ["assistant", "human", "assistant"]
+    assert sms_turns[1]["content"] == "Is the garage covered?"
