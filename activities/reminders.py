@@ -52,7 +52,14 @@ class ReminderActivities:
         """Start the reminder's workflow, or reschedule the running one (signal-with-start)."""
         from workflows.reminder import ReminderWorkflow, reminder_summary, reminder_workflow_id
 
-        reminder = input.reminder
+        retries = self._settings.reminders
+        reminder = input.reminder.model_copy(
+            update={
+                "max_attempts": retries.max_attempts,
+                "first_retry_sec": retries.first_retry_sec,
+                "max_retry_sec": retries.max_retry_sec,
+            }
+        )
         workflow_id = reminder_workflow_id(reminder.call_id, reminder.reminder.title)
         await self._client.start_workflow(
             ReminderWorkflow.run,

@@ -175,6 +175,14 @@ class SmsSettings(BaseModel):
         return self
 
 
+class ReminderSettings(BaseModel):
+    """How hard a due reminder's follow-up is retried before it is marked failed."""
+
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    first_retry_sec: float = Field(default=60.0, gt=0)
+    max_retry_sec: float = Field(default=3_600.0, gt=0)
+
+
 class FlagsSettings(BaseModel):
     redis_key: str = "callcenter:flags"
     cache_ttl_sec: float = Field(default=60.0, ge=0, le=60)
@@ -207,6 +215,7 @@ class Settings(BaseSettings):
     telephony: TelephonySettings = Field(default_factory=TelephonySettings)
     sms: SmsSettings = Field(default_factory=SmsSettings)
     flags: FlagsSettings = Field(default_factory=FlagsSettings)
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
 
     @model_validator(mode="after")

@@ -23,7 +23,8 @@ from domain.contracts import ReminderInput
 from providers.sms.outbox import OutboxSms
 from providers.store.base import CallStore
 from scripted_llm.runner import ScriptedLlmServer
-from tests.conftest import make_settings
+from scripted_llm.script import ScriptedReply, ScriptedToolCall
+from tests.conftest import Stack, make_settings
 from worker import build_worker
 from workflows.call import CallWorkflow
 from workflows.reminder import ReminderWorkflow, reminder_workflow_id
@@ -199,3 +200,52 @@ async def test_a_failing_follow_up_retries_with_backoff_then_fails(
         stored = await env.store.get(call_id)
         assert stored is not None
         assert (stored.reminders[0].status, stored.reminders[0].attempts) == ("failed", 4)
+
+
+async def test_a_completed_claim_cancels_open_reminders(stack: Stack) -> None:
+    call_id = await stack.start_call(claim=[{"name": "incident_location", "type": "text"}])
+    stack.llm.state.add(
+        ScriptedReply(
+            tool_calls=[
+                ScriptedToolCall(
+                    name="new_or_updated_reminder",
+                    arguments={
+                        "title": "Collect the missing details",
+                        "description": "Call back for the rest of the claim",
+                        "due_date_time": "2026-12-01 10:00",
+                        "owner": "assistant",
+                    },
+                )
+            ]
+        ),
+        ScriptedReply(text="I will call you back for the rest."),
+        ScriptedReply(
+            tool_calls=[
+                ScriptedToolCall(
+                    name="updated_claim",
+                    arguments={
+                        "updates": [
+                            {"field": "incident_location", "value": "Lyon"},
+                            {"field": "policyholder_name", "value": "Jean Dupont"},
+                            {"field": "policyholder_email", "value": "jean@example.com"},
+                            {"field": "policyholder_phone", "value": "+33612345678"},
+                        ]
+                    },
+                )
+            ]
+        ),
+        ScriptedReply(text="Your claim is complete."),
+        user=call_id,
+    )
+    await stack.say(call_id, "I have to go, call me back.")
+    handle = stack.client.get_workflow_handle_for(
+        ReminderWorkflow.run, reminder_workflow_id(call_id, "Collect the missing details")
+    )
+    assert (await handle.query(ReminderWorkflow.get_reminder)).status == "scheduled"
+    await stack.say(call_id, "Actually: Lyon, Jean Dupont, jean@example.com, +33612345678.")
+    done = await asyncio.wait_for(handle.result(), 15)
+    assert done.status == "cancelled" and done.attempts == 0
+    state = await stack.client.get_workflow_handle_for(CallWorkflow.run, f"call-{call_id}").query(
+        CallWorkflow.get_state
+    )
+    assert state.reminders[0].status == "cancelled"

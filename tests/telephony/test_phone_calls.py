@@ -5,12 +5,13 @@ the message format are the real ones."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,11 @@ from providers.sentences.redis_stream import RedisSentenceStream
 from providers.store.base import CallStore
 from providers.telephony.acs import AcsTelephony
 from scripted_llm.runner import ScriptedLlmServer
-from scripted_llm.script import ScriptedReply, ScriptedToolCall
+from scripted_llm.script import Match, ScriptedReply, ScriptedToolCall
 from tests.conftest import make_settings
 from tests.workflows.test_conversations import record_history
 from worker import build_worker
+from workflows.call import CallWorkflow
 
 CUSTOMER = "+33612345678"
 AGENT = "+33698765432"
@@ -111,14 +113,11 @@ async def serve_gateway(client: Client, port: int) -> web.AppRunner:
     return runner
 
 
-@pytest.fixture
-async def phone(
-    temporal_env: WorkflowEnvironment,
-    redis_url: str,
-    scripted_llm: ScriptedLlmServer,
-    tmp_path: Path,
+async def open_phone(
+    env: WorkflowEnvironment, redis_url: str, scripted_llm: ScriptedLlmServer, tmp_path: Path
 ) -> AsyncIterator[Phone]:
-    client = temporal_env.client
+    """The whole phone stack on `env` (the dev server, or the time-skipping test server)."""
+    client = env.client
     api_port, gateway_port = free_port(), free_port()
     async with AsyncExitStack() as stack:
         acs = await stack.enter_async_context(
@@ -131,7 +130,10 @@ async def phone(
         )
         await acs.client.add_phone(CUSTOMER)
         data = make_settings(
-            tmp_path, redis_url, scripted_llm, client.service_client.config.target_host
+            tmp_path,
+            redis_url,
+            scripted_llm,
+            client.service_client.config.target_host or "unused:0",
         ).model_dump()
         data["telephony"] = {
             "kind": "acs",
@@ -170,6 +172,28 @@ async def phone(
         finally:
             await worker.shutdown()
             await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def phone(
+    temporal_env: WorkflowEnvironment,
+    redis_url: str,
+    scripted_llm: ScriptedLlmServer,
+    tmp_path: Path,
+) -> AsyncIterator[Phone]:
+    async for stack in open_phone(temporal_env, redis_url, scripted_llm, tmp_path):
+        yield stack
+
+
+@pytest.fixture
+async def phone_time_skipping(
+    time_skipping_env: WorkflowEnvironment,
+    redis_url: str,
+    scripted_llm: ScriptedLlmServer,
+    tmp_path: Path,
+) -> AsyncIterator[Phone]:
+    async for stack in open_phone(time_skipping_env, redis_url, scripted_llm, tmp_path):
+        yield stack
 
 
 def say(text: str, *tools: str) -> ScriptedReply:
@@ -440,3 +464,54 @@ async def test_sms_out_through_acs_and_in_answered_by_sms(phone: Phone) -> None:
     sms_turns = [m for m in state["messages"] if m["action"] == "sms"]
     assert [m["persona"] for m in sms_turns] == ["assistant", "human", "assistant"]
     assert sms_turns[1]["content"] == "Is the garage covered?"
+
+
+async def test_without_a_call_back_the_call_closes_after_the_window_and_post_call_runs(
+    phone_time_skipping: Phone, time_skipping_env: WorkflowEnvironment
+) -> None:
+    phone = phone_time_skipping
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    phone.llm.state.add(
+        ScriptedReply(
+            tool_calls=[
+                ScriptedToolCall(
+                    name="updated_claim",
+                    arguments={"updates": [{"field": "incident_location", "value": "Lyon"}]},
+                )
+            ]
+        ),
+        say("Noted, Lyon."),
+        user=call_id,
+    )
+    await phone.api.post(f"/call/{call_id}/messages", json={"text": "It was in Lyon."})
+    synthesis = {
+        "long": "Accident in Lyon; the call dropped.",
+        "short": "your accident in Lyon",
+        "satisfaction": "unknow",
+        "improvement_suggestions": "Call back sooner.",
+    }
+    phone.llm.state.add(
+        ScriptedReply(
+            text=json.dumps(synthesis), match=Match(user=call_id, last_user_contains="Synthesis")
+        ),
+        ScriptedReply(
+            text=json.dumps({"action": "customer_will_send_info", "justification": "Dropped."}),
+            match=Match(user=call_id, last_user_contains="Next JSON"),
+        ),
+        ScriptedReply(
+            text="We lost you: your claim about Lyon is saved. Amélie, Contoso",
+            match=Match(user=call_id, last_user_contains="Write the message"),
+        ),
+    )
+    await phone.phones.hang_up(connection_id)  # the line drops; nobody calls back
+    await phone.wait_status(call_id, "ended")
+    handle = phone.client.get_workflow_handle_for(CallWorkflow.run, f"call-{call_id}")
+    started = await time_skipping_env.get_current_time()
+    await time_skipping_env.sleep(timedelta(hours=3, minutes=1))  # the call-back window
+    final = await asyncio.wait_for(handle.result(), 30)
+    assert (await time_skipping_env.get_current_time()) - started >= timedelta(hours=3)
+    assert final.synthesis is not None and final.synthesis.short == "your accident in Lyon"
+    assert final.next is not None and final.next.action == "customer_will_send_info"
+    sms = await phone.phones.sms_sent(CUSTOMER)
+    assert sms[-1].body.startswith("We lost you")
