@@ -57,6 +57,17 @@ class UserTurn(BaseModel):
     reply_to: str | None = None  # an SMS turn: the bot answers by SMS to this number
 
 
+class BargeIn(BaseModel):
+    """The caller spoke over the bot (signal `barge_in` from the media gateway).
+
+    The gateway has already stopped the audio; the workflow cancels the LLM activity still
+    running for that turn and keeps only what the caller actually heard.
+    """
+
+    turn_id: int
+    heard_text: str = ""
+
+
 class TurnReply(BaseModel):
     """What the bot answered to a `UserTurn`."""
 

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         MAX_LLM_ITERATIONS,
         MAX_TURN_CHARS,
         AcsEvent,
+        BargeIn,
         CallInput,
         CancelRemindersInput,
         EmergencyInput,
@@ -101,6 +102,8 @@ class CallWorkflow(PhoneCall):
         if input.follow_up_of is not None:
             self.call.follow_up_of = input.follow_up_of
         self._ended_by_bot = False
+        self._llm_handle: workflow.ActivityHandle[LlmTurnResult] | None = None
+        self._barge_in: BargeIn | None = None
         self._incoming: IncomingCall | None = input.incoming
         self._events: list[AcsEvent] = []
         self._turn_lock = asyncio.Lock()
@@ -126,6 +129,17 @@ class CallWorkflow(PhoneCall):
                 if update.status in ("sent", "failed", "cancelled"):
                     reminder.done_at = update.at
         await self._save()
+
+    @workflow.signal
+    def barge_in(self, event: BargeIn) -> None:
+        """The caller interrupted the bot: stop thinking, keep only what they heard."""
+        if event.turn_id != self.call.last_turn_id:
+            return  # an interruption of an earlier turn: that answer is already settled
+        self._barge_in = event
+        if self._llm_handle is not None and not self._llm_handle.done():
+            self._llm_handle.cancel()
+        else:
+            self._truncate_heard(event)
 
     @workflow.signal
     def incoming_call(self, incoming: IncomingCall) -> None:
@@ -330,9 +344,14 @@ class CallWorkflow(PhoneCall):
         done: dict[tuple[str, str], str] = {}
         for iteration in range(MAX_LLM_ITERATIONS):
             last = iteration == MAX_LLM_ITERATIONS - 1
+            if self._interrupted(turn_id):
+                break
             try:
                 result = await self._llm(turn_id, iteration, tools_enabled=not last)
             except ActivityError as exc:
+                if self._interrupted(turn_id):
+                    self._keep_heard(turn_id, spoken)
+                    break
                 workflow.logger.warning("LLM iteration %s failed: %s", iteration, exc.cause)
                 await self._speak(turn_id, phrase("error", self.call), "error")
                 if _is_fatal(exc):
@@ -376,11 +395,37 @@ class CallWorkflow(PhoneCall):
             ended=self.call.status is CallStatus.ENDED,
         )
 
+    def _interrupted(self, turn_id: int) -> bool:
+        return self._barge_in is not None and self._barge_in.turn_id == turn_id
+
+    def _keep_heard(self, turn_id: int, spoken: list[str]) -> None:
+        """The answer was cut while being generated: store only what the caller heard."""
+        heard = self._barge_in.heard_text.strip() if self._barge_in else ""
+        if heard:
+            self.call.messages.append(
+                Message(
+                    created_at=workflow.now(),
+                    persona=Persona.ASSISTANT,
+                    content=heard,
+                    lang_short_code=self.call.lang.short_code,
+                    turn_id=turn_id,
+                )
+            )
+            spoken.append(heard)
+
+    def _truncate_heard(self, event: BargeIn) -> None:
+        """The answer was complete but only partly played: keep the heard part of its text."""
+        for message in reversed(self.call.messages):
+            if message.turn_id == event.turn_id and message.persona is Persona.ASSISTANT:
+                if message.content:
+                    message.content = event.heard_text.strip()
+                return
+
     async def _llm(self, turn_id: int, iteration: int, *, tools_enabled: bool) -> LlmTurnResult:
         window = self.call.model_copy(
             update={"messages": self.call.messages[-HISTORY_MESSAGES:], "closed_claims": []}
         )
-        result: LlmTurnResult = await workflow.execute_activity(
+        self._llm_handle = workflow.start_activity(
             "llm_turn",
             LlmTurnInput(
                 call=window,
@@ -394,7 +439,10 @@ class CallWorkflow(PhoneCall):
             heartbeat_timeout=policies.LLM_HEARTBEAT,
             retry_policy=policies.LLM_RETRY,
         )
-        return result
+        try:
+            return await self._llm_handle
+        finally:
+            self._llm_handle = None
 
     async def _tool(
         self, turn_id: int, request: LlmToolCallRequest, done: dict[tuple[str, str], str]
