@@ -1,0 +1,9 @@
+"""Speech engines: VAD, speech-to-text and text-to-speech behind small protocols.
+
+Only the interfaces are imported here; import an engine from its module
+(``providers.speech.whisper_stt``, ``.piper_tts``, ``.local_vad``), which loads its runtime.
+"""
+
+from providers.speech.base import SpeechToText, TextToSpeech, Transcript, Vad
+
+__all__ = ["SpeechToText", "TextToSpeech", "Transcript", "Vad"]

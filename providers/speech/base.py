@@ -1,0 +1,62 @@
+"""Speech engine interfaces: voice activity detection, speech-to-text and text-to-speech.
+
+Audio is always raw PCM16LE mono at the engine's ``sample_rate``; callers resample with
+``providers.speech.audio.resample``. Engines are CPU-bound and run their work off the event
+loop themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the caller said in one utterance."""
+
+    text: str
+    language: str
+    duration_s: float
+    confidence: float | None = None
+
+
+@runtime_checkable
+class Vad(Protocol):
+    """Streaming voice activity detector; one instance per call (it keeps state)."""
+
+    sample_rate: int
+    frame_samples: int
+
+    def probability(self, frame: bytes) -> float:
+        """Speech probability (0..1) of one frame of exactly ``frame_samples`` samples."""
+        ...
+
+    def reset(self) -> None:
+        """Forget the stream so far (new call or new turn)."""
+        ...
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    """Transcribes one whole utterance (already cut by the VAD)."""
+
+    sample_rate: int
+
+    async def transcribe(self, pcm: bytes, *, language: str) -> Transcript:
+        """Transcribe ``pcm``; ``language`` is a tag such as "en-US" or "fr-FR"."""
+        ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    """Speaks text as a stream of PCM chunks, the first one as early as possible."""
+
+    sample_rate: int
+
+    def synthesize(
+        self, text: str, *, voice: str | None = None, rate: float = 1.0
+    ) -> AsyncIterator[bytes]:
+        """Yield PCM16LE mono chunks; ``rate`` is the speaking speed (1.0 normal)."""
+        ...
