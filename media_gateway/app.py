@@ -4,8 +4,9 @@ The token is checked against the one the call's workflow holds before any audio 
 session keeps only live audio state; the conversation lives in the workflow, so a gateway
 restart loses nothing (ACS is asked to stream again, to a healthy gateway).
 
-This first version authenticates, follows the stream (format, frames, DTMF) and exposes what it
-saw; listening (VAD, STT) and speaking (TTS from the sentence stream) build on these sessions.
+Every session follows the stream (format, frames, DTMF) and exposes what it saw. When the app
+is given speech engines and Redis, each session also runs a `CallSession` (listening, speaking,
+barge-in; see `media_gateway.session`), started once the audio format is known.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ import time
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain import attributes
+from media_gateway.control import TemporalCallControl
+from media_gateway.engines import Engines
 from media_gateway.protocol import AudioFrame, AudioMetadata, Dtmf, parse
+from media_gateway.session import CallSession, FlagsSource, SessionConfig, default_flags
 from workflows.call import CallWorkflow
 
 log = logging.getLogger(__name__)
@@ -41,10 +47,22 @@ class Session:
     rejected_messages: int = 0
     closed: bool = False
     socket: web.WebSocketResponse | None = field(default=None, repr=False)
+    call: CallSession | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Speech:
+    """What live audio needs besides Temporal: the engines, Redis (sentences) and the flags."""
+
+    engines: Engines
+    redis: Redis
+    flags: FlagsSource = default_flags
+    config: SessionConfig = field(default_factory=SessionConfig)
 
 
 SESSIONS = web.AppKey("sessions", dict[str, list[Session]])
 TEMPORAL = web.AppKey("temporal", Client)
+SPEECH = web.AppKey("speech", Speech)
 
 
 async def _token_ok(client: Client, call_id: str, token: str) -> bool:
@@ -71,20 +89,23 @@ async def media(request: web.Request) -> web.WebSocketResponse:
         async for message in socket:
             if message.type != WSMsgType.TEXT:
                 continue
-            _follow(session, message.data)
+            item = _follow(session, message.data)
+            await _live(request.app, session, item)
     finally:
         session.closed = True
+        if session.call is not None:
+            await session.call.close()
         log.info("media for call %s closed after %d frames", call_id, session.frames)
     return socket
 
 
-def _follow(session: Session, text: str) -> None:
+def _follow(session: Session, text: str) -> AudioMetadata | AudioFrame | Dtmf | None:
     try:
         item = parse(text)
     except (ValueError, KeyError, TypeError) as exc:
         session.rejected_messages += 1
         log.warning("call %s: malformed media message rejected: %s", session.call_id, exc)
-        return
+        return None
     if isinstance(item, AudioMetadata):
         session.metadata = item
     elif isinstance(item, AudioFrame):
@@ -93,6 +114,37 @@ def _follow(session: Session, text: str) -> None:
         session.silent_frames += item.silent
     elif isinstance(item, Dtmf):
         session.dtmf.append(item.tone)
+    return item
+
+
+async def _live(
+    app: web.Application, session: Session, item: AudioMetadata | AudioFrame | Dtmf | None
+) -> None:
+    """Hand the message to the session's `CallSession`, started on the audio format."""
+    speech = app.get(SPEECH)
+    if speech is None or session.socket is None:
+        return
+    if isinstance(item, AudioMetadata) and session.call is None:
+        call = CallSession(
+            session.call_id,
+            control=TemporalCallControl(app[TEMPORAL], session.call_id),
+            engines=speech.engines,
+            redis=speech.redis,
+            send=session.socket.send_str,
+            sample_rate=item.sample_rate,
+            flags=speech.flags,
+            config=speech.config,
+        )
+        try:
+            await call.start()
+        except (RPCError, RedisError):  # no live audio for this socket; the call goes on
+            log.exception("call %s: live audio could not start", session.call_id)
+            return
+        session.call = call
+    elif isinstance(item, AudioFrame) and session.call is not None:
+        await session.call.feed(item.pcm)
+    elif isinstance(item, Dtmf) and session.call is not None:
+        session.call.dtmf(item.tone)
 
 
 async def close_sessions(app: web.Application) -> None:
@@ -108,9 +160,12 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "live_sessions": live})
 
 
-def create_app(client: Client) -> web.Application:
+def create_app(client: Client, speech: Speech | None = None) -> web.Application:
+    """Without `speech` the gateway only authenticates and follows streams."""
     app = web.Application()
     app[TEMPORAL] = client
+    if speech is not None:
+        app[SPEECH] = speech
     app[SESSIONS] = {}
     app.router.add_get("/media/{call_id}/{token}", media)
     app.router.add_get("/health", health)

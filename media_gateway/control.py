@@ -1,0 +1,69 @@
+"""The call's workflow as the session sees it: read the state, send turns and barge-ins.
+
+The session takes this interface, so tests record calls instead of running Temporal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from domain import attributes
+from domain.call import CallStatus
+from domain.contracts import BargeIn, UserTurn
+from workflows.call import CallWorkflow
+
+
+@dataclass(frozen=True)
+class CallView:
+    """What the gateway needs to know of the call at connect."""
+
+    last_turn_id: int
+    lang: str
+    ended: bool = False
+
+
+class StaleTurnError(Exception):
+    """The workflow already applied a turn with this id (it moved on without the gateway)."""
+
+
+class CallControl(Protocol):
+    async def view(self) -> CallView: ...
+
+    async def user_turn(self, turn: UserTurn) -> None:
+        """Send the turn and wait until the workflow has answered it; may raise StaleTurnError."""
+        ...
+
+    async def barge_in(self, event: BargeIn) -> None: ...
+
+
+class TemporalCallControl:
+    """`CallControl` over the Temporal client: query `state`, update `user_turn`, signal."""
+
+    def __init__(self, client: Client, call_id: str) -> None:
+        self._handle = client.get_workflow_handle_for(
+            CallWorkflow.run, attributes.workflow_id_for(call_id)
+        )
+
+    async def view(self) -> CallView:
+        call = await self._handle.query(CallWorkflow.get_state)
+        return CallView(
+            last_turn_id=call.last_turn_id,
+            lang=call.lang.short_code,
+            ended=call.status is CallStatus.ENDED,
+        )
+
+    async def user_turn(self, turn: UserTurn) -> None:
+        try:
+            await self._handle.execute_update(CallWorkflow.user_turn, turn)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == "StaleTurn":
+                raise StaleTurnError(str(cause)) from exc
+            raise
+
+    async def barge_in(self, event: BargeIn) -> None:
+        await self._handle.signal(CallWorkflow.barge_in, event)

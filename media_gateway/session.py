@@ -1,0 +1,315 @@
+"""`CallSession`: the live audio state of one media WebSocket (listening, speaking, barge-in).
+
+Nothing here outlives the socket: turns go to the workflow (update `user_turn`), sentences
+come from the call's Redis stream, so a gateway restart loses only the audio in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from domain.contracts import BargeIn, UserTurn
+from domain.flags import FeatureFlags
+from media_gateway import turns
+from media_gateway.bargein import Overlap
+from media_gateway.control import CallControl, StaleTurnError
+from media_gateway.echo import EchoGuard
+from media_gateway.engines import Engines, Resampler, resample
+from media_gateway.listening import Listener, SpeechEnded, SpeechStarted, TurnDetector
+from media_gateway.pacing import Pacer
+from media_gateway.protocol import stop_audio_message
+from media_gateway.speaking import Send, Speaker
+from providers.sentences.redis_stream import RedisSentenceStream
+
+log = logging.getLogger(__name__)
+
+FlagsSource = Callable[[], Awaitable[FeatureFlags]]
+
+
+async def default_flags() -> FeatureFlags:
+    return FeatureFlags()
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Gateway tunables that are not feature flags."""
+
+    speech_start_ms: float = 60
+    pre_roll_ms: float = 200
+    number_hold_ms: float = 1_500  # extra wait when the caller is mid-number or mid-spelling
+    backchannel_max_ms: float = 600  # shorter overlapping speech is judged on its transcript
+    echo_guard: bool = True
+    echo_threshold: float = 0.6
+    echo_max_lag_ms: float = 300
+    # Sentences written this long before the socket connected are still spoken: the greeting
+    # is often written while ACS is still opening the stream.
+    catch_up_ms: int = 2_000
+    dtmf_gather_ms: float = 1_500  # keys pressed within this are one turn ("(keypad) 0612")
+
+
+@dataclass
+class _Utterance:
+    ended: SpeechEnded
+    overlap: Overlap | None
+    starts_seen: int  # speech starts counted when it ended
+
+
+class CallSession:
+    """Feed inbound frames with `feed`, DTMF with `dtmf`; bot audio goes out through `send`."""
+
+    def __init__(
+        self,
+        call_id: str,
+        *,
+        control: CallControl,
+        engines: Engines,
+        redis: Redis,
+        send: Send,
+        sample_rate: int,
+        flags: FlagsSource = default_flags,
+        config: SessionConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.call_id = call_id
+        self.sample_rate = sample_rate
+        self.config = config or SessionConfig()
+        self._control = control
+        self._engines = engines
+        self._redis = redis
+        self._send = send
+        self._flags_source = flags
+        self._clock = clock
+        self.flags = FeatureFlags()
+        vad = engines.vad()
+        self._vad_rate = vad.sample_rate
+        self.echo = (
+            EchoGuard(
+                vad.sample_rate,
+                max_lag_s=self.config.echo_max_lag_ms / 1000,
+                threshold=self.config.echo_threshold,
+            )
+            if self.config.echo_guard
+            else None
+        )
+        self.detector = TurnDetector(
+            vad.frame_samples / vad.sample_rate,
+            start_ms=self.config.speech_start_ms,
+            pre_roll_ms=self.config.pre_roll_ms,
+        )
+        self.listener = Listener(vad, sample_rate, self.detector, self.echo)
+        self._echo_resampler = Resampler(sample_rate, vad.sample_rate)
+        self.pacer = Pacer(clock=clock)
+        self.speaker: Speaker | None = None
+        self.lang = "en-US"
+        self.next_turn_id = 1
+        self.turns: list[UserTurn] = []  # sent to the workflow (observability, tests)
+        self.stop_audio_at: list[float] = []
+        self._overlap: Overlap | None = None
+        self._speech_starts = 0
+        self._speech_started = asyncio.Event()
+        self._utterances: asyncio.Queue[_Utterance] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._assembler: asyncio.Task[None] | None = None
+        self._keys: list[str] = []
+        self._keys_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read the call (turn numbering, language), the flags and the stream position."""
+        view = await self._control.view()
+        self.next_turn_id = view.last_turn_id + 1
+        self.lang = view.lang
+        await self._refresh_flags()
+        seconds, micros = await self._redis.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        self.speaker = Speaker(
+            self.call_id,
+            RedisSentenceStream(self._redis),
+            self._engines.tts,
+            call_rate=self.sample_rate,
+            send=self._send,
+            pacer=self.pacer,
+            after=f"{max(now_ms - self.config.catch_up_ms, 0)}-0",
+            voices=self._engines.voices,
+            on_played=self._played,
+        )
+        self.speaker.start()
+        self._assembler = asyncio.create_task(self._assemble())
+
+    async def close(self) -> None:
+        if self.speaker is not None:
+            await self.speaker.close()
+        tasks = [t for t in [self._assembler, self._keys_task, *self._tasks] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _refresh_flags(self) -> None:
+        try:
+            self.flags = await self._flags_source()
+        except Exception:  # a flag store hiccup must not break a live call
+            log.warning("call %s: flags unavailable, keeping the previous ones", self.call_id)
+        self.listener.threshold = self.flags.vad_threshold
+        self.detector.set_silence_ms(self.flags.vad_silence_timeout_ms)
+
+    def _played(self, play_at: float, frame: bytes) -> None:
+        if self.echo is not None:
+            self.echo.played(play_at, self._echo_resampler.process(frame))
+
+    # --- listening ---------------------------------------------------------------------
+
+    async def feed(self, pcm: bytes) -> None:
+        """One inbound frame (PCM16 mono at the call's rate)."""
+        now = self._clock()
+        for event in self.listener.feed(pcm, now):
+            if isinstance(event, SpeechStarted):
+                self._speech_starts += 1
+                self._speech_started.set()
+                if self.speaker is not None and self.speaker.active:
+                    self._overlap = Overlap(event.onset_at)
+            else:
+                self._utterances.put_nowait(_Utterance(event, self._overlap, self._speech_starts))
+                self._overlap = None
+        await self._check_barge_in()
+
+    async def _check_barge_in(self) -> None:
+        overlap, speaker = self._overlap, self.speaker
+        if overlap is None or speaker is None or not self.detector.in_speech:
+            return
+        voiced_s = self.detector.voiced_s
+        if overlap.stopped is None and voiced_s >= self.flags.vad_cutoff_timeout_ms / 1000:
+            await self._stop_audio(overlap)
+        if not overlap.confirmed and voiced_s >= self.config.backchannel_max_ms / 1000:
+            self._confirm(overlap)
+
+    async def _stop_audio(self, overlap: Overlap) -> None:
+        assert self.speaker is not None
+        await self._send(stop_audio_message())  # first: every ms the caller hears the bot counts
+        overlap.stop_sent_at = self._clock()
+        self.stop_audio_at.append(overlap.stop_sent_at)
+        overlap.stopped = await self.speaker.stop()
+
+    def _confirm(self, overlap: Overlap) -> None:
+        """A real interruption: drop the rest of the answer and tell the workflow."""
+        assert self.speaker is not None
+        overlap.confirmed = True
+        cut = overlap.stopped
+        if cut is None:
+            return
+        self.speaker.drop(cut.turn_id)
+        event = BargeIn(turn_id=cut.turn_id, heard_text=cut.heard) if cut.turn_id >= 0 else None
+        if event is not None:
+            overlap.signal = self._spawn(self._control.barge_in(event))
+
+    def _resume(self, overlap: Overlap) -> None:
+        """A false interruption (backchannel, noise): say the rest."""
+        assert self.speaker is not None
+        if overlap.stopped is not None:
+            self.speaker.resume(overlap.stopped)
+        overlap.confirmed = True
+
+    # --- turns -------------------------------------------------------------------------
+
+    async def _assemble(self) -> None:
+        """Utterances → transcripts → turns, holding a turn while a number is being said."""
+        parts: list[str] = []
+        while True:
+            utterance = await self._utterances.get()
+            text = await self._transcribe(utterance.ended.pcm)
+            overlap = utterance.overlap
+            if overlap is not None and not overlap.confirmed:
+                if turns.is_backchannel(text):
+                    self._resume(overlap)
+                    continue
+                if overlap.stopped is None:
+                    await self._stop_audio(overlap)
+                self._confirm(overlap)
+            if not text.strip():
+                continue
+            parts.append(text)
+            joined = turns.join(parts)
+            # The extra wait starts where the silence timeout ended.
+            hold_ms = self.flags.vad_silence_timeout_ms + self.config.number_hold_ms
+            hold_until = utterance.ended.ended_at + hold_ms / 1000
+            if turns.unfinished(joined) and await self._more_speech(utterance, hold_until):
+                continue
+            parts = []
+            if overlap is not None and overlap.signal is not None:
+                await asyncio.gather(overlap.signal, return_exceptions=True)
+            self._spawn(self._send_turn(joined, utterance.ended.ended_at))
+
+    async def _more_speech(self, utterance: _Utterance, until: float) -> bool:
+        """Whether the caller speaks again before `until` (monotonic)."""
+        while True:
+            if self._speech_starts > utterance.starts_seen or not self._utterances.empty():
+                return True
+            left = until - self._clock()
+            if left <= 0:
+                return False
+            self._speech_started.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._speech_started.wait(), left)
+
+    async def _transcribe(self, pcm: bytes) -> str:
+        stt = self._engines.stt
+        audio = resample(pcm, self._vad_rate, stt.sample_rate)
+        try:
+            return (await stt.transcribe(audio, language=self.lang)).text.strip()
+        except Exception:  # one failed transcription loses one utterance, not the call
+            log.exception("call %s: transcription failed", self.call_id)
+            return ""
+
+    async def _send_turn(self, text: str, ended_at: float) -> None:
+        ended = datetime.now(UTC) - timedelta(seconds=max(self._clock() - ended_at, 0.0))
+        for attempt in range(2):
+            turn = UserTurn(
+                text=text, turn_id=self.next_turn_id, channel="voice", speech_ended_at=ended
+            )
+            self.next_turn_id += 1
+            self.turns.append(turn)
+            try:
+                await self._control.user_turn(turn)
+                break
+            except StaleTurnError:
+                if attempt:
+                    raise
+                # The workflow moved on (a chat turn, another gateway): renumber once.
+                self.next_turn_id = max(
+                    self.next_turn_id, (await self._control.view()).last_turn_id + 1
+                )
+        await self._refresh_flags()
+
+    # --- keypad ------------------------------------------------------------------------
+
+    def dtmf(self, tone: str) -> None:
+        """Keys pressed close together are one turn, "(keypad) 0612", sent when they stop."""
+        self._keys.append(tone)
+        if self._keys_task is not None:
+            self._keys_task.cancel()
+        self._keys_task = asyncio.create_task(self._send_keys())
+
+    async def _send_keys(self) -> None:
+        await asyncio.sleep(self.config.dtmf_gather_ms / 1000)
+        keys, self._keys = "".join(self._keys), []
+        await self._send_turn(f"(keypad) {keys}", self._clock())
+
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("call %s: workflow call failed", self.call_id)
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task

@@ -1,0 +1,231 @@
+"""Speaking: the call's sentence stream → TTS → call-rate 20 ms frames → paced to ACS.
+
+Synthesis runs ahead of playback (its own task), so the next sentence is ready when the
+current one ends. Every sentence counts the frames it produced and the frames actually sent:
+that is what the caller heard, down to the word (approximately, by duration), at any time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from redis.exceptions import RedisError
+
+from media_gateway.engines import Resampler, TextToSpeech
+from media_gateway.pacing import Pacer
+from media_gateway.protocol import audio_message
+from providers.sentences.redis_stream import RedisSentenceStream
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str], Awaitable[None]]
+OnPlayed = Callable[[float, bytes], None]
+
+
+@dataclass
+class Spoken:
+    """One sentence on its way to the caller."""
+
+    turn_id: int
+    text: str
+    lang: str = "en-US"
+    rate: float = 1.0
+    frames: int = 0  # synthesised so far
+    sent: int = 0  # sent to ACS
+    synthesised: bool = False
+
+    def _heard_words(self) -> int:
+        words = self.text.split()
+        if self.sent == 0:
+            return 0
+        if self.synthesised and self.sent >= self.frames:
+            return len(words)
+        return min(len(words), int(len(words) * self.sent / max(self.frames, 1)))
+
+    def heard(self) -> str:
+        return " ".join(self.text.split()[: self._heard_words()])
+
+    def rest(self) -> str:
+        return " ".join(self.text.split()[self._heard_words() :])
+
+
+@dataclass
+class Interruption:
+    """What a stop left: the turn, what was heard, and what was not said yet."""
+
+    turn_id: int
+    heard: str
+    rest: list[Spoken] = field(default_factory=list)
+
+
+class Speaker:
+    """Reads the sentence stream from `after` and plays it; `stop` / `resume` / `drop`."""
+
+    def __init__(
+        self,
+        call_id: str,
+        sentences: RedisSentenceStream,
+        tts: TextToSpeech,
+        *,
+        call_rate: int,
+        send: Send,
+        pacer: Pacer,
+        after: str,
+        voices: Mapping[str, str] | None = None,
+        on_played: OnPlayed | None = None,
+        block_ms: int = 1_000,
+    ) -> None:
+        self.call_id = call_id
+        self._sentences = sentences
+        self._tts = tts
+        self._call_rate = call_rate
+        self._frame_bytes = round(call_rate * pacer.frame_s) * 2
+        self._send = send
+        self.pacer = pacer
+        self.position = after
+        self._voices = voices or {}
+        self._on_played = on_played
+        self._block_ms = block_ms
+        self._pending: deque[Spoken] = deque()
+        self._wake = asyncio.Event()
+        self._frames: asyncio.Queue[tuple[Spoken, bytes]] = asyncio.Queue()
+        self._in_flight: list[Spoken] = []  # synthesis started, not all sent
+        self._history: list[Spoken] = []  # sentences of `turn_id` that played (in part)
+        self._dropped_turn = -1
+        self.turn_id = -1  # turn of the audio last sent
+        self.frames_sent = 0
+        self._reader: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._reader = asyncio.create_task(self._read())
+        self._start_workers()
+
+    async def close(self) -> None:
+        tasks = [t for t in [self._reader, *self._workers] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def active(self) -> bool:
+        """Bot audio is playing or about to (between sentences of an answer included)."""
+        return self.pacer.playing() or bool(self._in_flight) or bool(self._pending)
+
+    def heard_text(self) -> str:
+        """What the caller heard of the turn being spoken."""
+        return " ".join(h for s in self._history if (h := s.heard()))
+
+    def enqueue(self, sentence: Spoken) -> None:
+        if sentence.turn_id <= self._dropped_turn or not sentence.text.strip():
+            return
+        self._pending.append(sentence)
+        self._wake.set()
+
+    async def stop(self) -> Interruption:
+        """Stop at once: drop queued audio and synthesis; keep what was not said for `resume`."""
+        workers, self._workers = self._workers, []
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        while not self._frames.empty():
+            self._frames.get_nowait()
+        self.pacer.reset()
+        turn_id = self.turn_id
+        rest = []
+        for s in [*self._in_flight, *self._pending]:
+            text = s.rest()
+            if text:
+                rest.append(Spoken(s.turn_id, text, s.lang, s.rate))
+        self._in_flight.clear()
+        self._pending.clear()
+        return Interruption(turn_id, self.heard_text(), rest)
+
+    def resume(self, interruption: Interruption) -> None:
+        """A false interruption: say what was not said yet, then go on."""
+        self._pending.extendleft(reversed(interruption.rest))
+        self._start_workers()
+        self._wake.set()
+
+    def drop(self, turn_id: int) -> None:
+        """A real interruption: nothing more of this turn is spoken, even if it still arrives."""
+        self._dropped_turn = max(self._dropped_turn, turn_id)
+        self._pending = deque(s for s in self._pending if s.turn_id > turn_id)
+        self._start_workers()
+        self._wake.set()
+
+    def _start_workers(self) -> None:
+        if not self._workers:
+            self._workers = [
+                asyncio.create_task(self._synthesise()),
+                asyncio.create_task(self._play()),
+            ]
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                found = await self._sentences.read(
+                    self.call_id, after=self.position, block_ms=self._block_ms, count=50
+                )
+            except RedisError as exc:
+                log.warning("call %s: sentence stream read failed: %s", self.call_id, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for entry_id, event in found:
+                self.position = entry_id
+                if event.kind != "end":
+                    self.enqueue(Spoken(event.turn_id, event.text, event.lang, event.rate))
+
+    async def _synthesise(self) -> None:
+        while True:
+            while not self._pending:
+                self._wake.clear()
+                await self._wake.wait()
+            sentence = self._pending.popleft()
+            if sentence.turn_id <= self._dropped_turn:
+                continue
+            self._in_flight.append(sentence)
+            resampler = Resampler(self._tts.sample_rate, self._call_rate)
+            buffer = b""
+            voice = self._voices.get(sentence.lang)
+            async for chunk in self._tts.synthesize(sentence.text, voice=voice, rate=sentence.rate):
+                buffer += resampler.process(chunk)
+                buffer = self._queue_frames(sentence, buffer)
+            buffer += resampler.flush()
+            if len(buffer) % self._frame_bytes:
+                buffer += bytes(self._frame_bytes - len(buffer) % self._frame_bytes)
+            self._queue_frames(sentence, buffer)
+            sentence.synthesised = True
+            if sentence.frames == 0:
+                self._in_flight.remove(sentence)
+
+    def _queue_frames(self, sentence: Spoken, buffer: bytes) -> bytes:
+        size = self._frame_bytes
+        whole = len(buffer) - len(buffer) % size
+        for i in range(0, whole, size):
+            sentence.frames += 1
+            self._frames.put_nowait((sentence, buffer[i : i + size]))
+        return buffer[whole:]
+
+    async def _play(self) -> None:
+        while True:
+            sentence, frame = await self._frames.get()
+            play_at = await self.pacer.slot()
+            if sentence.turn_id != self.turn_id:
+                self.turn_id = sentence.turn_id
+                self._history = []
+            if sentence.sent == 0:
+                self._history.append(sentence)
+            await self._send(audio_message(frame))
+            sentence.sent += 1
+            self.frames_sent += 1
+            if self._on_played is not None:
+                self._on_played(play_at, frame)
+            if sentence.synthesised and sentence.sent >= sentence.frames:
+                with contextlib.suppress(ValueError):
+                    self._in_flight.remove(sentence)

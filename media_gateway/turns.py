@@ -1,0 +1,76 @@
+"""What a transcript means for turn taking: unfinished numbers and spellings, backchannels.
+
+Pure text rules, EN and FR, on purpose simple: holding a turn only costs a little latency,
+and a backchannel is only ever judged on short overlapping speech.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Said while dictating a number, an address or an email: more is coming.
+_NUMBER_WORDS = {
+    # EN
+    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+    "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
+    "eighty", "ninety", "hundred", "double", "triple", "dash", "dot", "at", "plus",
+    # FR
+    "zéro", "un", "deux", "trois", "quatre", "cinq", "sept", "huit", "neuf", "dix",
+    "onze", "douze", "treize", "quatorze", "quinze", "seize", "vingt", "trente", "quarante",
+    "cinquante", "soixante", "cent", "tiret", "point", "arobase",
+}  # fmt: skip
+# A number announced but not given yet ("my number is", "c'est le").
+_LEAD_INS = re.compile(
+    r"(number is|number's|phone is|is|it's|c'est le|c'est|numéro|numéro est|est le)$"
+)
+_BACKCHANNELS = {
+    # EN
+    "mhm", "mm", "mmh", "mm-hmm", "hmm", "uh-huh", "uh huh", "ok", "okay", "yeah", "yep",
+    "yes", "right", "sure", "i see", "alright", "all right", "uh", "um",
+    # FR
+    "oui", "ouais", "d'accord", "daccord", "ok d'accord", "voilà", "hum", "euh", "ah",
+    "ah oui", "oui oui", "je vois", "bien sûr", "entendu",
+}  # fmt: skip
+PHONE_DIGITS = 10
+_PUNCTUATION = re.compile(r"[\s.,!?;:…\"«»]+")
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation gone, single spaces."""
+    return _PUNCTUATION.sub(" ", text.lower()).strip()
+
+
+def unfinished(text: str) -> bool:
+    """True when the caller is clearly mid-number or mid-spelling (wait for more speech)."""
+    words = normalise(text).split()
+    if not words:
+        return False
+    last = words[-1]
+    if last.isdigit():
+        # A trailing run of 10 digits or more is a whole phone number: nothing more to wait for.
+        run = ""
+        for word in reversed(words):
+            if not word.isdigit():
+                break
+            run += word
+        return len(run) < PHONE_DIGITS
+    if last in _NUMBER_WORDS:
+        return True
+    if len(last) == 1 and last.isalpha():  # spelling: "D U P"
+        return True
+    return bool(_LEAD_INS.search(" ".join(words[-3:])))
+
+
+def is_backchannel(text: str) -> bool:
+    """True for an empty transcript or listener noises only ("mhm", "ok yeah", "oui oui")."""
+    words = normalise(text)
+    if not words or words in _BACKCHANNELS:
+        return True
+    return all(word in _BACKCHANNELS for word in words.split())
+
+
+def join(parts: list[str]) -> str:
+    """One turn from held pieces, without the full stop STT puts after each piece."""
+    pieces = [p.strip() for p in parts if p.strip()]
+    return " ".join(p.rstrip(".") if i < len(pieces) - 1 else p for i, p in enumerate(pieces))
