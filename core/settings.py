@@ -183,6 +183,16 @@ class ReminderSettings(BaseModel):
     max_retry_sec: float = Field(default=3_600.0, gt=0)
 
 
+class SpeechSettings(BaseModel):
+    """Speech engines of the media gateway."""
+
+    # "local": Silero VAD + Whisper + Piper, models from registry packages (the offline default).
+    kind: Literal["local"] = "local"
+    stt_threads: int = Field(default=2, ge=1, le=32)
+    # TTS voice per language ("fr-FR": "..."); unknown languages use the engine's default voice.
+    voices: dict[str, str] = Field(default_factory=dict)
+
+
 class FlagsSettings(BaseModel):
     redis_key: str = "callcenter:flags"
     cache_ttl_sec: float = Field(default=60.0, ge=0, le=60)
@@ -216,6 +226,7 @@ class Settings(BaseSettings):
     sms: SmsSettings = Field(default_factory=SmsSettings)
     flags: FlagsSettings = Field(default_factory=FlagsSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
 
     @model_validator(mode="after")

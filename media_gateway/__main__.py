@@ -8,16 +8,20 @@ import logging
 import os
 
 from aiohttp import web
+from redis.asyncio import Redis
 
 from core.settings import get_settings
 from core.temporal import connect
 from media_gateway.app import create_app
+from media_gateway.wiring import build_speech
 
 
 async def serve(host: str, port: int) -> None:
     settings = get_settings()
     client = await connect(settings.temporal)
-    runner = web.AppRunner(create_app(client), access_log=None)
+    redis = Redis.from_url(settings.redis.url)
+    speech = build_speech(settings, redis)  # loads the models before the first call arrives
+    runner = web.AppRunner(create_app(client, speech), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     logging.getLogger(__name__).info("media gateway on ws://%s:%d/media", host, port)
@@ -25,6 +29,7 @@ async def serve(host: str, port: int) -> None:
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+        await redis.aclose()
 
 
 def main() -> None:

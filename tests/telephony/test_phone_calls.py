@@ -32,8 +32,10 @@ from core.redis_server import free_port
 from core.settings import Settings
 from core.stores import open_store
 from domain.contracts import ConnectInput
-from media_gateway.app import SESSIONS, close_sessions
+from media_gateway.app import SESSIONS, Speech, close_sessions
 from media_gateway.app import create_app as create_gateway
+from media_gateway.engines import Engines
+from media_gateway.wiring import build_speech
 from providers.sentences.redis_stream import RedisSentenceStream
 from providers.store.base import CallStore
 from providers.telephony.acs import AcsTelephony
@@ -106,15 +108,19 @@ async def serve_api(app: Any, port: int, stack: AsyncExitStack) -> None:
         await asyncio.sleep(0.02)
 
 
-async def serve_gateway(client: Client, port: int) -> web.AppRunner:
-    runner = web.AppRunner(create_gateway(client), access_log=None)
+async def serve_gateway(client: Client, port: int, speech: Speech | None = None) -> web.AppRunner:
+    runner = web.AppRunner(create_gateway(client, speech), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner
 
 
 async def open_phone(
-    env: WorkflowEnvironment, redis_url: str, scripted_llm: ScriptedLlmServer, tmp_path: Path
+    env: WorkflowEnvironment,
+    redis_url: str,
+    scripted_llm: ScriptedLlmServer,
+    tmp_path: Path,
+    engines: Engines | None = None,
 ) -> AsyncIterator[Phone]:
     """The whole phone stack on `env` (the dev server, or the time-skipping test server)."""
     client = env.client
@@ -159,7 +165,8 @@ async def open_phone(
         stack.push_async_callback(store.close)
         app = create_app(settings, Services(settings, client, store, redis))
         await serve_api(app, api_port, stack)
-        runner = await serve_gateway(client, gateway_port)
+        speech = build_speech(settings, redis, engines) if engines is not None else None
+        runner = await serve_gateway(client, gateway_port, speech)
         stack.push_async_callback(runner.cleanup)
         api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30)
         stack.push_async_callback(api.aclose)

@@ -1,0 +1,88 @@
+"""A real spoken conversation through the ACS emulator and the media gateway.
+
+The caller's voice is synthesised by Piper at test time and streamed by the emulator's phone
+in real time; the gateway hears it with Silero VAD + Whisper, the workflow answers (scripted
+LLM), the gateway speaks the answer with Piper, and what reached the phone is transcribed
+again with Whisper. Nothing here is silence standing in for speech.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from media_gateway.engines import Engines
+from providers.speech.audio import resample
+from providers.speech.local_vad import silero_factory
+from providers.speech.models import piper_voice, silero_vad_path, whisper_base_dir
+from providers.speech.piper_tts import PiperTts
+from providers.speech.whisper_stt import WhisperStt
+from scripted_llm.runner import ScriptedLlmServer
+from scripted_llm.script import ScriptedReply
+from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone, open_phone
+
+
+@pytest.fixture(scope="module")
+def engines() -> Iterator[Engines]:
+    yield Engines(
+        vad=silero_factory(silero_vad_path()),
+        stt=WhisperStt(whisper_base_dir()),
+        tts=PiperTts(*piper_voice()),
+    )
+
+
+@pytest.fixture
+async def spoken(
+    temporal_env: WorkflowEnvironment,
+    redis_url: str,
+    scripted_llm: ScriptedLlmServer,
+    tmp_path: Path,
+    engines: Engines,
+) -> AsyncIterator[Phone]:
+    async for stack in open_phone(temporal_env, redis_url, scripted_llm, tmp_path, engines):
+        yield stack
+
+
+@pytest.mark.parametrize("audio_format", ["pcm16k", "pcm24k"])
+async def test_a_spoken_turn_round_trip(spoken: Phone, engines: Engines, audio_format: str) -> None:
+    spoken.settings.telephony.audio_format = audio_format  # type: ignore[assignment]
+    rate = 16_000 if audio_format == "pcm16k" else 24_000
+    call_id = await spoken.call(lang=ONE_LANGUAGE)
+    connection_id = await spoken.connection(call_id)
+    spoken.llm.state.add(
+        ScriptedReply(text="I am sorry to hear that. Where did it happen?"), user=call_id
+    )
+    # Wait for the greeting to be spoken, as a caller would.
+    record = await spoken.phones.wait_for_call(
+        connection_id, lambda c: c.media.audio_frames_received > 50, timeout=20
+    )
+    assert record.media.sample_rate == rate
+    voice = b"".join([c async for c in engines.tts.synthesize("My car was stolen yesterday.")])
+    caller = resample(voice, engines.tts.sample_rate, rate)
+    await asyncio.sleep(1.5)  # let the greeting finish before the caller speaks
+    await spoken.phones.play_audio(connection_id, caller, rate)
+
+    state: dict[str, object] = {}
+    for _ in range(300):  # the caller's turn, then the bot's answer
+        state = await spoken.state(call_id)
+        messages = state["messages"]
+        assert isinstance(messages, list)
+        if any(m["persona"] == "assistant" and "happen" in m["content"] for m in messages):
+            break
+        await asyncio.sleep(0.1)
+    messages = state["messages"]
+    assert isinstance(messages, list)
+    heard_by_bot = [m["content"] for m in messages if m["persona"] == "human" and m["content"]]
+    assert heard_by_bot and "car" in heard_by_bot[0].lower(), heard_by_bot
+
+    await asyncio.sleep(4)  # the answer is spoken in real time
+    received, received_rate = await spoken.phones.received_audio(connection_id)
+    assert received_rate == rate
+    pcm = resample(received, received_rate, engines.stt.sample_rate)
+    heard_by_caller = (await engines.stt.transcribe(pcm, language="en-US")).text.lower()
+    assert "contoso" in heard_by_caller or "help" in heard_by_caller, heard_by_caller  # greeting
+    assert "where did it happen" in heard_by_caller.replace("?", ""), heard_by_caller
