@@ -39,6 +39,10 @@ class CallControl(Protocol):
 
     async def barge_in(self, event: BargeIn) -> None: ...
 
+    async def caller_silent(self) -> None:
+        """The caller said nothing for `phone_silence_timeout_sec` while the bot was quiet."""
+        ...
+
 
 class TemporalCallControl:
     """`CallControl` over the Temporal client: query `state`, update `user_turn`, signal."""
@@ -67,3 +71,6 @@ class TemporalCallControl:
 
     async def barge_in(self, event: BargeIn) -> None:
         await self._handle.signal(CallWorkflow.barge_in, event)
+
+    async def caller_silent(self) -> None:
+        await self._handle.signal(CallWorkflow.caller_silent)

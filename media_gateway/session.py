@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 FlagsSource = Callable[[], Awaitable[FeatureFlags]]
 
 
+SILENCE_POLL_SEC = 0.25
+
+
 async def default_flags() -> FeatureFlags:
     return FeatureFlags()
 
@@ -120,6 +123,8 @@ class CallSession:
         self._assembler: asyncio.Task[None] | None = None
         self._keys: list[str] = []
         self._keys_task: asyncio.Task[None] | None = None
+        self._last_activity = clock()  # caller speech, bot audio or a turn: not silence
+        self._silence_watch: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -144,11 +149,16 @@ class CallSession:
         )
         self.speaker.start()
         self._assembler = asyncio.create_task(self._assemble())
+        self._silence_watch = asyncio.create_task(self._watch_silence())
 
     async def close(self) -> None:
         if self.speaker is not None:
             await self.speaker.close()
-        tasks = [t for t in [self._assembler, self._keys_task, *self._tasks] if t is not None]
+        tasks = [
+            t
+            for t in [self._assembler, self._keys_task, self._silence_watch, *self._tasks]
+            if t is not None
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -161,7 +171,21 @@ class CallSession:
         self.listener.threshold = self.flags.vad_threshold
         self.detector.set_silence_ms(self.flags.vad_silence_timeout_ms)
 
+    async def _watch_silence(self) -> None:
+        """Tell the workflow when the caller stays silent (it prompts, then says goodbye)."""
+        while True:
+            await asyncio.sleep(SILENCE_POLL_SEC)
+            quiet = self._clock() - self._last_activity
+            speaking = self.speaker is not None and self.speaker.active
+            if quiet >= self.flags.phone_silence_timeout_sec and not speaking:
+                self._last_activity = self._clock()
+                try:
+                    await self._control.caller_silent()
+                except Exception:  # the call may be ending; the next poll tries again
+                    log.warning("call %s: silence not signalled", self.call_id, exc_info=True)
+
     def _played(self, play_at: float, frame: bytes) -> None:
+        self._last_activity = self._clock()
         if self.echo is not None:
             self.echo.played(play_at, self._echo_resampler.process(frame))
 
@@ -172,6 +196,7 @@ class CallSession:
         now = self._clock()
         for event in self.listener.feed(pcm, now):
             if isinstance(event, SpeechStarted):
+                self._last_activity = now
                 self._speech_starts += 1
                 self._speech_started.set()
                 if self.speaker is not None and self.speaker.active:

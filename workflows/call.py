@@ -104,6 +104,7 @@ class CallWorkflow(PhoneCall):
         self._ended_by_bot = False
         self._llm_handle: workflow.ActivityHandle[LlmTurnResult] | None = None
         self._barge_in: BargeIn | None = None
+        self._silences = 0
         self._incoming: IncomingCall | None = input.incoming
         self._events: list[AcsEvent] = []
         self._turn_lock = asyncio.Lock()
@@ -142,6 +143,11 @@ class CallWorkflow(PhoneCall):
             self._truncate_heard(event)
 
     @workflow.signal
+    def caller_silent(self) -> None:
+        """The media gateway heard nothing for `phone_silence_timeout_sec`."""
+        self._silences += 1
+
+    @workflow.signal
     def incoming_call(self, incoming: IncomingCall) -> None:
         """The customer calls the bot again: answer and go on with this conversation."""
         self._incoming = incoming
@@ -171,6 +177,7 @@ class CallWorkflow(PhoneCall):
                 )
             )
             await self._refresh_flags()
+            self.call.recognition_retry = 0  # the caller spoke: silence prompts start over
             reply = await self._answer(turn_id, action)
             if turn.channel == "sms" and turn.reply_to and reply.text:
                 await self._text_back(turn.reply_to, reply.text)
@@ -243,6 +250,7 @@ class CallWorkflow(PhoneCall):
                 await workflow.wait_condition(
                     lambda: (
                         bool(self._events)
+                        or self._silences > 0
                         or self._incoming is not None
                         or self.call.status is CallStatus.ENDED
                         or workflow.info().is_continue_as_new_suggested()
@@ -261,6 +269,10 @@ class CallWorkflow(PhoneCall):
                 continue
             if self._events:
                 await self._on_event(self._events.pop(0))
+                continue
+            if self._silences > 0:
+                self._silences = 0
+                await self._on_silence()
                 continue
             return
 

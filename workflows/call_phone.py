@@ -230,6 +230,19 @@ class PhoneCall(CallBase):
         )
         await self._save()
 
+    async def _on_silence(self) -> None:
+        """Prompt a silent caller; after `recognition_retry_max` prompts, say goodbye."""
+        call = self.call
+        if call.status is not CallStatus.IN_PROGRESS or self._hanging_up:
+            return
+        await self._refresh_flags()
+        call.recognition_retry += 1
+        if call.recognition_retry > self._flags.recognition_retry_max:
+            await self._goodbye()
+        else:
+            await self._speak(call.last_turn_id, phrase("timeout_silence", call), "notice")
+        await self._save()
+
     # --- actions used by the tools --------------------------------------------------------------
 
     async def _goodbye(self) -> None:

@@ -80,6 +80,7 @@ class RecordingControl:
     lang: str = "en-US"
     turns: list[tuple[float, UserTurn]] = field(default_factory=list)
     barge_ins: list[tuple[float, BargeIn]] = field(default_factory=list)
+    silences: list[float] = field(default_factory=list)
 
     async def view(self) -> CallView:
         return CallView(last_turn_id=self.last_turn_id, lang=self.lang)
@@ -90,6 +91,9 @@ class RecordingControl:
 
     async def barge_in(self, event: BargeIn) -> None:
         self.barge_ins.append((time.monotonic(), event))
+
+    async def caller_silent(self) -> None:
+        self.silences.append(time.monotonic())
 
 
 def noise(seconds: float, rate: int, level: float = 0.2, seed: int = 1) -> bytes:

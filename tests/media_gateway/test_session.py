@@ -229,3 +229,16 @@ async def test_keypad_presses_are_one_turn(redis: Redis) -> None:
             session.dtmf(key)
         await wait_for(lambda: bool(control.turns))
     assert control.turns[0][1].text == "(keypad) 06" and control.turns[0][1].turn_id == 2
+
+
+async def test_a_silent_caller_is_reported_once_per_timeout(redis: Redis) -> None:
+    control = RecordingControl()
+    phone = Phone(16_000)
+    async with open_session(redis, phone, ScriptedStt([]), control) as session:
+        session.flags = session.flags.model_copy(update={"phone_silence_timeout_sec": 1})
+        started = asyncio.get_running_loop().time()
+        await phone.run(session.feed, bytes(int(16_000 * 2 * 2.3)), tail_s=0)  # 2.3 s of silence
+        await wait_for(lambda: len(control.silences) >= 2, timeout=2)
+    gaps = [t - started for t in control.silences]
+    assert 0.9 <= gaps[0] <= 1.6 and 1.9 <= gaps[1] <= 2.8  # once per second of silence
+    assert control.turns == []

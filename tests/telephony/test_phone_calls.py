@@ -522,3 +522,21 @@ async def test_without_a_call_back_the_call_closes_after_the_window_and_post_cal
     assert final.next is not None and final.next.action == "customer_will_send_info"
     sms = await phone.phones.sms_sent(CUSTOMER)
     assert sms[-1].body.startswith("We lost you")
+
+
+async def test_a_silent_caller_is_prompted_then_the_call_ends(phone: Phone) -> None:
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    handle = phone.client.get_workflow_handle_for(CallWorkflow.run, f"call-{call_id}")
+    for _ in range(4):  # what the media gateway signals after each silence timeout
+        await handle.signal(CallWorkflow.caller_silent)
+        await asyncio.sleep(0.3)
+    record = await phone.phones.wait_for_state(connection_id, "disconnected")
+    assert record.plays[-1].operation_context == "goodbye"
+    prompts = [
+        e.text
+        for _, e in await RedisSentenceStream(phone.redis).read(call_id)
+        if e.text == "Are you still there?"
+    ]
+    assert len(prompts) == 3  # recognition_retry_max prompts, then the goodbye
+    await phone.wait_status(call_id, "ended")
