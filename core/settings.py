@@ -61,6 +61,8 @@ class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
     password: SecretStr | None = None
     sentence_stream_maxlen: int = Field(default=500, ge=10)
+    # The media gateway holds one connection per live call (a blocking stream read).
+    max_connections: int = Field(default=2_000, ge=10)
     sentence_stream_ttl_sec: int = Field(default=6 * 3600, ge=60)
 
 
@@ -183,14 +185,37 @@ class ReminderSettings(BaseModel):
     max_retry_sec: float = Field(default=3_600.0, gt=0)
 
 
+class AzureSpeechSettings(BaseModel):
+    key: SecretStr
+    region: str | None = None
+    endpoint: str | None = None
+    tts_sample_rate: Literal[16000, 24000] = 16000
+    default_voice: str = "en-US-AvaMultilingualNeural"
+    custom_voice_endpoint_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> AzureSpeechSettings:
+        if (self.region is None) == (self.endpoint is None):
+            raise ValueError("speech.azure needs exactly one of region and endpoint")
+        return self
+
+
 class SpeechSettings(BaseModel):
-    """Speech engines of the media gateway."""
+    """Speech engines of the media gateway (the VAD is always the local Silero model)."""
 
     # "local": Silero VAD + Whisper + Piper, models from registry packages (the offline default).
-    kind: Literal["local"] = "local"
+    # "azure": Azure Speech for STT and TTS.
+    kind: Literal["local", "azure"] = "local"
+    azure: AzureSpeechSettings | None = None
     stt_threads: int = Field(default=2, ge=1, le=32)
     # TTS voice per language ("fr-FR": "..."); unknown languages use the engine's default voice.
     voices: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _backend_configured(self) -> SpeechSettings:
+        if self.kind == "azure" and self.azure is None:
+            raise ValueError("speech.kind is azure but speech.azure is not set")
+        return self
 
 
 class FlagsSettings(BaseModel):

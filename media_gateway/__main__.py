@@ -13,13 +13,14 @@ from redis.asyncio import Redis
 from core.settings import get_settings
 from core.temporal import connect
 from media_gateway.app import create_app
+from media_gateway.telemetry import configure_telemetry
 from media_gateway.wiring import build_speech
 
 
 async def serve(host: str, port: int) -> None:
     settings = get_settings()
     client = await connect(settings.temporal)
-    redis = Redis.from_url(settings.redis.url)
+    redis = Redis.from_url(settings.redis.url, max_connections=settings.redis.max_connections)
     speech = build_speech(settings, redis)  # loads the models before the first call arrives
     runner = web.AppRunner(create_app(client, speech), access_log=None)
     await runner.setup()
@@ -39,10 +40,19 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=settings.gateway_port)
     args = parser.parse_args()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    # Metrics and spans: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else the console.
+    shutdown_telemetry = (
+        configure_telemetry()
+        if os.environ.get("OTEL_SERVICE_NAME") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        else None
+    )
     try:
         asyncio.run(serve(args.host, args.port))
     except KeyboardInterrupt:
         pass
+    finally:
+        if shutdown_telemetry is not None:
+            shutdown_telemetry()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from media_gateway.control import TemporalCallControl
 from media_gateway.engines import Engines
 from media_gateway.protocol import AudioFrame, AudioMetadata, Dtmf, parse
 from media_gateway.session import CallSession, FlagsSource, SessionConfig, default_flags
+from media_gateway.telemetry import GatewayTelemetry
 from workflows.call import CallWorkflow
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Speech:
     redis: Redis
     flags: FlagsSource = default_flags
     config: SessionConfig = field(default_factory=SessionConfig)
+    telemetry: GatewayTelemetry | None = None  # None: the global OpenTelemetry providers
 
 
 SESSIONS = web.AppKey("sessions", dict[str, list[Session]])
@@ -134,6 +136,7 @@ async def _live(
             sample_rate=item.sample_rate,
             flags=speech.flags,
             config=speech.config,
+            telemetry=speech.telemetry,
         )
         try:
             await call.start()

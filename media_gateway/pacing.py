@@ -21,11 +21,13 @@ class Pacer:
         lead_s: float = 0.06,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_late: Callable[[float], None] | None = None,
     ) -> None:
         self.frame_s = frame_s
         self.lead_s = lead_s
         self._clock = clock
         self._sleep = sleep
+        self._on_late = on_late  # called with how late past its send time each frame went out
         self._start = 0.0
         self._count = 0  # frames scheduled since `_start`
 
@@ -46,6 +48,8 @@ class Pacer:
         send_at = play_at + self.frame_s - self.lead_s
         if send_at > now:
             await self._sleep(send_at - now)
+        if self._on_late is not None:
+            self._on_late(self._clock() - send_at)
         self._count += 1
         return play_at
 

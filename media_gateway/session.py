@@ -27,6 +27,7 @@ from media_gateway.listening import Listener, SpeechEnded, SpeechStarted, TurnDe
 from media_gateway.pacing import Pacer
 from media_gateway.protocol import stop_audio_message
 from media_gateway.speaking import Send, Speaker
+from media_gateway.telemetry import GatewayTelemetry, default_telemetry
 from providers.sentences.redis_stream import RedisSentenceStream
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ FlagsSource = Callable[[], Awaitable[FeatureFlags]]
 
 
 SILENCE_POLL_SEC = 0.25
+
+
+def _entry_key(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)
 
 
 async def default_flags() -> FeatureFlags:
@@ -80,8 +86,10 @@ class CallSession:
         flags: FlagsSource = default_flags,
         config: SessionConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        telemetry: GatewayTelemetry | None = None,
     ) -> None:
         self.call_id = call_id
+        self.telemetry = (telemetry or default_telemetry()).for_call(call_id, clock)
         self.sample_rate = sample_rate
         self.config = config or SessionConfig()
         self._control = control
@@ -109,7 +117,7 @@ class CallSession:
         )
         self.listener = Listener(vad, sample_rate, self.detector, self.echo)
         self._echo_resampler = Resampler(sample_rate, vad.sample_rate)
-        self.pacer = Pacer(clock=clock)
+        self.pacer = Pacer(clock=clock, on_late=self.telemetry.frame_late)
         self.speaker: Speaker | None = None
         self.lang = "en-US"
         self.next_turn_id = 1
@@ -136,16 +144,25 @@ class CallSession:
         await self._refresh_flags()
         seconds, micros = await self._redis.time()
         now_ms = int(seconds) * 1000 + int(micros) // 1000
+        sentences = RedisSentenceStream(self._redis)
+        # A first connection catches up on what was written just before it (the greeting);
+        # a replacement gateway starts after what the previous one already took, so the bot
+        # never says a sentence twice.
+        start = f"{max(now_ms - self.config.catch_up_ms, 0)}-0"
+        taken = await sentences.last_taken(self.call_id)
+        if taken is not None and _entry_key(taken) > _entry_key(start):
+            start = taken
         self.speaker = Speaker(
             self.call_id,
-            RedisSentenceStream(self._redis),
+            sentences,
             self._engines.tts,
             call_rate=self.sample_rate,
             send=self._send,
             pacer=self.pacer,
-            after=f"{max(now_ms - self.config.catch_up_ms, 0)}-0",
+            after=start,
             voices=self._engines.voices,
             on_played=self._played,
+            telemetry=self.telemetry,
         )
         self.speaker.start()
         self._assembler = asyncio.create_task(self._assemble())
@@ -162,6 +179,7 @@ class CallSession:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.telemetry.close()
 
     async def _refresh_flags(self) -> None:
         try:
@@ -221,6 +239,7 @@ class CallSession:
         await self._send(stop_audio_message())  # first: every ms the caller hears the bot counts
         overlap.stop_sent_at = self._clock()
         self.stop_audio_at.append(overlap.stop_sent_at)
+        self.telemetry.barge_in(self.speaker.turn_id, overlap.onset_at, overlap.stop_sent_at)
         overlap.stopped = await self.speaker.stop()
 
     def _confirm(self, overlap: Overlap) -> None:
@@ -249,7 +268,10 @@ class CallSession:
         parts: list[str] = []
         while True:
             utterance = await self._utterances.get()
+            stt_started = self._clock()
             text = await self._transcribe(utterance.ended.pcm)
+            stt = (stt_started, self._clock())
+            self.telemetry.stt_done(*stt)
             overlap = utterance.overlap
             if overlap is not None and not overlap.confirmed:
                 if turns.is_backchannel(text):
@@ -270,7 +292,7 @@ class CallSession:
             parts = []
             if overlap is not None and overlap.signal is not None:
                 await asyncio.gather(overlap.signal, return_exceptions=True)
-            self._spawn(self._send_turn(joined, utterance.ended.ended_at))
+            self._spawn(self._send_turn(joined, utterance.ended.ended_at, stt))
 
     async def _more_speech(self, utterance: _Utterance, until: float) -> bool:
         """Whether the caller speaks again before `until` (monotonic)."""
@@ -293,7 +315,9 @@ class CallSession:
             log.exception("call %s: transcription failed", self.call_id)
             return ""
 
-    async def _send_turn(self, text: str, ended_at: float) -> None:
+    async def _send_turn(
+        self, text: str, ended_at: float, stt: tuple[float, float] | None = None
+    ) -> None:
         ended = datetime.now(UTC) - timedelta(seconds=max(self._clock() - ended_at, 0.0))
         for attempt in range(2):
             turn = UserTurn(
@@ -301,6 +325,7 @@ class CallSession:
             )
             self.next_turn_id += 1
             self.turns.append(turn)
+            self.telemetry.turn_sent(self.next_turn_id - 1, ended_at, stt)
             try:
                 await self._control.user_turn(turn)
                 break

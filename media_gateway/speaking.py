@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from media_gateway.engines import Resampler, TextToSpeech
 from media_gateway.pacing import Pacer
 from media_gateway.protocol import audio_message
+from media_gateway.telemetry import CallTelemetry, default_telemetry
 from providers.sentences.redis_stream import RedisSentenceStream
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Spoken:
     frames: int = 0  # synthesised so far
     sent: int = 0  # sent to ACS
     synthesised: bool = False
+    received_at: float | None = None  # read from the stream (telemetry; None when resumed)
 
     def _heard_words(self) -> int:
         words = self.text.split()
@@ -79,6 +81,7 @@ class Speaker:
         voices: Mapping[str, str] | None = None,
         on_played: OnPlayed | None = None,
         block_ms: int = 1_000,
+        telemetry: CallTelemetry | None = None,
     ) -> None:
         self.call_id = call_id
         self._sentences = sentences
@@ -91,6 +94,7 @@ class Speaker:
         self._voices = voices or {}
         self._on_played = on_played
         self._block_ms = block_ms
+        self._telemetry = telemetry or default_telemetry().for_call(call_id)
         self._pending: deque[Spoken] = deque()
         self._wake = asyncio.Event()
         self._frames: asyncio.Queue[tuple[Spoken, bytes]] = asyncio.Queue()
@@ -133,6 +137,7 @@ class Speaker:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        self._telemetry.frames_dropped(self._frames.qsize())
         while not self._frames.empty():
             self._frames.get_nowait()
         self.pacer.reset()
@@ -179,7 +184,15 @@ class Speaker:
             for entry_id, event in found:
                 self.position = entry_id
                 if event.kind != "end":
-                    self.enqueue(Spoken(event.turn_id, event.text, event.lang, event.rate))
+                    at = self._telemetry.sentence_read(event.turn_id)
+                    spoken = Spoken(event.turn_id, event.text, event.lang, event.rate)
+                    spoken.received_at = at
+                    self.enqueue(spoken)
+            if found:
+                try:
+                    await self._sentences.mark_taken(self.call_id, self.position)
+                except RedisError as exc:
+                    log.warning("call %s: position not saved: %s", self.call_id, exc)
 
     async def _synthesise(self) -> None:
         while True:
@@ -193,7 +206,11 @@ class Speaker:
             resampler = Resampler(self._tts.sample_rate, self._call_rate)
             buffer = b""
             voice = self._voices.get(sentence.lang)
+            received_at = sentence.received_at
             async for chunk in self._tts.synthesize(sentence.text, voice=voice, rate=sentence.rate):
+                if received_at is not None:  # the first chunk only
+                    self._telemetry.first_audio(sentence.turn_id, received_at)
+                    received_at = None
                 buffer += resampler.process(chunk)
                 buffer = self._queue_frames(sentence, buffer)
             buffer += resampler.flush()
@@ -222,6 +239,8 @@ class Speaker:
             if sentence.sent == 0:
                 self._history.append(sentence)
             await self._send(audio_message(frame))
+            if sentence.sent == 0:  # the turn's first frame ends its span; cheap when not
+                self._telemetry.frame_sent(sentence.turn_id)
             sentence.sent += 1
             self.frames_sent += 1
             if self._on_played is not None:

@@ -25,6 +25,36 @@ def local_engines(settings: Settings) -> Engines:
     )
 
 
+def azure_engines(settings: Settings) -> Engines:
+    """Azure Speech for STT and TTS; turn-taking still uses the local Silero VAD."""
+    from providers.speech.azure_stt import AzureStt
+    from providers.speech.azure_tts import AzureTts
+    from providers.speech.local_vad import silero_factory
+    from providers.speech.models import silero_vad_path
+
+    azure = settings.speech.azure
+    assert azure is not None  # checked by SpeechSettings
+    key = azure.key.get_secret_value()
+    voices = {lang.short_code: lang.voice for lang in settings.conversation.lang.availables}
+    return Engines(
+        vad=silero_factory(silero_vad_path()),
+        stt=AzureStt(key, azure.region, endpoint=azure.endpoint),
+        tts=AzureTts(
+            key,
+            azure.region,
+            endpoint=azure.endpoint,
+            sample_rate=azure.tts_sample_rate,
+            default_voice=azure.default_voice,
+            custom_voice_endpoint_id=azure.custom_voice_endpoint_id,
+        ),
+        voices={**voices, **settings.speech.voices},
+    )
+
+
 def build_speech(settings: Settings, redis: Redis, engines: Engines | None = None) -> Speech:
     flags = RedisFlags(redis, key=settings.flags.redis_key, ttl_sec=settings.flags.cache_ttl_sec)
-    return Speech(engines=engines or local_engines(settings), redis=redis, flags=flags.get)
+    if engines is None:
+        engines = (
+            azure_engines(settings) if settings.speech.kind == "azure" else local_engines(settings)
+        )
+    return Speech(engines=engines, redis=redis, flags=flags.get)

@@ -37,6 +37,14 @@ class RedisSentenceStream:
             entry_id, _ = await pipe.execute()
         return _text(entry_id)
 
+    async def mark_taken(self, call_id: str, entry_id: str) -> None:
+        """Remember the last entry a gateway took to speak (a replacement starts after it)."""
+        await self._redis.set(f"call:{call_id}:taken", entry_id, ex=self._ttl_sec)
+
+    async def last_taken(self, call_id: str) -> str | None:
+        value: Any = await self._redis.get(f"call:{call_id}:taken")
+        return None if value is None else _text(value)
+
     async def read(
         self, call_id: str, *, after: str = "0-0", block_ms: int | None = None, count: int = 100
     ) -> list[tuple[str, SentenceEvent]]:

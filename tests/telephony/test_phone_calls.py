@@ -66,6 +66,8 @@ class Phone:
     phones: EmulatorClient
     gateway: web.Application
     gateway_port: int
+    speech: Speech | None = None
+    gateway_runner: web.AppRunner | None = None
 
     async def call(self, **body: Any) -> str:
         response = await self.api.post("/call", json={"phone_number": CUSTOMER, **body})
@@ -174,7 +176,7 @@ async def open_phone(
         try:
             yield Phone(
                 settings, client, api, store, redis, scripted_llm, acs, acs.client,
-                runner.app, gateway_port,
+                runner.app, gateway_port, speech, runner,
             )  # fmt: skip
         finally:
             await worker.shutdown()

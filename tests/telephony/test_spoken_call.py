@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from temporalio.testing import WorkflowEnvironment
 
+from media_gateway.app import create_app as create_gateway
 from media_gateway.engines import Engines
 from providers.speech.audio import resample
 from providers.speech.local_vad import silero_factory
@@ -86,3 +88,63 @@ async def test_a_spoken_turn_round_trip(spoken: Phone, engines: Engines, audio_f
     heard_by_caller = (await engines.stt.transcribe(pcm, language="en-US")).text.lower()
     assert "contoso" in heard_by_caller or "help" in heard_by_caller, heard_by_caller  # greeting
     assert "where did it happen" in heard_by_caller.replace("?", ""), heard_by_caller
+
+
+async def test_a_killed_gateway_is_replaced_and_the_conversation_goes_on(
+    spoken: Phone, engines: Engines
+) -> None:
+    call_id = await spoken.call(lang=ONE_LANGUAGE)
+    connection_id = await spoken.connection(call_id)
+    spoken.llm.state.add(
+        ScriptedReply(text="Noted. Anything else?"),
+        ScriptedReply(text="Thank you, that is all I need."),
+        user=call_id,
+    )
+    await spoken.phones.wait_for_call(connection_id, lambda c: c.media.audio_frames_received > 50)
+    rate = 16_000
+
+    async def say(text: str) -> None:
+        voice = b"".join([c async for c in engines.tts.synthesize(text)])
+        await spoken.phones.play_audio(
+            connection_id, resample(voice, engines.tts.sample_rate, rate), rate
+        )
+
+    async def turns() -> list[str]:
+        state = await spoken.state(call_id)
+        return [m["content"] for m in state["messages"] if m["persona"] == "human" and m["content"]]
+
+    await asyncio.sleep(1.5)
+    await say("My car was stolen yesterday.")
+    for _ in range(200):
+        if len(await turns()) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert len(await turns()) == 1
+
+    # The gateway process dies: its sockets close and it stops listening.
+    assert spoken.gateway_runner is not None
+    await spoken.gateway_runner.cleanup()
+    await spoken.phones.wait_for_event(connection_id, "MediaStreamingStopped")
+    # A healthy gateway comes up where ACS streams (behind the same URL).
+    runner = web.AppRunner(create_gateway(spoken.client, spoken.speech), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", spoken.gateway_port).start()
+    try:
+        await spoken.phones.wait_for_event(
+            connection_id, "MediaStreamingStarted", count=2, timeout=20
+        )
+        await asyncio.sleep(1.0)
+        await say("It was parked in front of my house.")
+        for _ in range(200):
+            if len(await turns()) == 2:
+                break
+            await asyncio.sleep(0.1)
+        said = await turns()
+        state = await spoken.state(call_id)
+    finally:
+        await runner.cleanup()
+    assert len(said) == 2, said  # each turn exactly once, in order
+    assert "car" in said[0].lower() and "parked" in said[1].lower(), said
+    assert state["last_turn_id"] == 2
+    answers = [m["content"] for m in state["messages"] if m["persona"] == "assistant"]
+    assert answers[-2:] == ["Noted. Anything else?", "Thank you, that is all I need."]
