@@ -5,6 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from core.settings import Settings
+from domain.prompts import PHRASES
 from media_gateway.app import Speech
 from media_gateway.engines import Engines
 from providers.flags.redis_flags import RedisFlags
@@ -49,6 +50,17 @@ def azure_engines(settings: Settings) -> Engines:
         ),
         voices={**voices, **settings.speech.voices},
     )
+
+
+def static_phrases(settings: Settings) -> list[str]:
+    """The fixed sentences of a call (greeting, prompts, goodbye), as the bot will say them."""
+    conversation = settings.conversation
+    return [
+        text.format(bot_name=conversation.bot_name, bot_company=conversation.bot_company)
+        for table in PHRASES.values()
+        for key, text in table.items()
+        if key != "ivr_language"  # played by ACS, not by the gateway
+    ]
 
 
 def build_speech(settings: Settings, redis: Redis, engines: Engines | None = None) -> Speech:

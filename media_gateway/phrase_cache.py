@@ -1,0 +1,56 @@
+"""Synthesised audio of sentences the bot says again and again (greeting, prompts, goodbye).
+
+The greeting must start within a few hundred milliseconds of the media stream opening: with
+the audio already in memory it costs no synthesis at all. Any sentence is cached after its
+first synthesis (bounded, least recently used); static phrases are synthesised at start-up.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable
+
+from media_gateway.engines import TextToSpeech
+
+MAX_CACHED_CHARS = 300  # long, one-off LLM sentences are not worth keeping
+
+
+class CachedTts:
+    """A `TextToSpeech` that replays audio it has already produced for the same input."""
+
+    def __init__(self, tts: TextToSpeech, *, max_entries: int = 512) -> None:
+        self._tts = tts
+        self._max = max_entries
+        self._audio: OrderedDict[tuple[str, str | None, float], list[bytes]] = OrderedDict()
+        self.sample_rate = tts.sample_rate
+        self.hits = 0
+
+    async def synthesize(
+        self, text: str, *, voice: str | None = None, rate: float = 1.0
+    ) -> AsyncIterator[bytes]:
+        key = (text.strip(), voice, round(rate, 2))
+        cached = self._audio.get(key)
+        if cached is not None:
+            self._audio.move_to_end(key)
+            self.hits += 1
+            for chunk in cached:
+                yield chunk
+            return
+        chunks: list[bytes] = []
+        async for chunk in self._tts.synthesize(text, voice=voice, rate=rate):
+            chunks.append(chunk)
+            yield chunk
+        if len(key[0]) <= MAX_CACHED_CHARS:
+            self._audio[key] = chunks
+            if len(self._audio) > self._max:
+                self._audio.popitem(last=False)
+
+    async def warm(self, texts: Iterable[str], voices: Iterable[str | None] = (None,)) -> int:
+        """Synthesise `texts` for each voice now, before any call needs them."""
+        count = 0
+        for voice in voices:
+            for text in texts:
+                async for _ in self.synthesize(text, voice=voice):
+                    pass
+                count += 1
+        return count

@@ -1,0 +1,34 @@
+"""The phrase cache: static sentences are synthesised once, then replayed from memory."""
+
+from __future__ import annotations
+
+from core.settings import Settings
+from media_gateway.phrase_cache import CachedTts
+from media_gateway.wiring import static_phrases
+from tests.media_gateway.fakes import ToneTts
+
+
+async def collect(tts: CachedTts, text: str, rate: float = 1.0) -> bytes:
+    return b"".join([chunk async for chunk in tts.synthesize(text, rate=rate)])
+
+
+async def test_a_sentence_is_synthesised_once_and_replayed_identically() -> None:
+    tts = CachedTts(ToneTts())
+    first = await collect(tts, "Are you still there?")
+    again = await collect(tts, "Are you still there?")
+    assert first == again and tts.hits == 1
+    assert await collect(tts, "Are you still there?", rate=1.2) != first  # rate is in the key
+    assert tts.hits == 1
+
+
+async def test_the_greeting_is_ready_before_the_first_call_and_the_cache_is_bounded() -> None:
+    settings = Settings()
+    tts = CachedTts(ToneTts(), max_entries=50)
+    phrases = static_phrases(settings)
+    assert "Hello, I'm Amélie from Contoso. How can I help you today?" in phrases
+    assert await tts.warm(phrases) == len(phrases)
+    await collect(tts, "Hello, I'm Amélie from Contoso. How can I help you today?")
+    assert tts.hits == 1
+    for i in range(60):
+        await collect(tts, f"sentence {i}")
+    assert len(tts._audio) == 50  # least recently used entries went first
