@@ -36,6 +36,7 @@ FlagsSource = Callable[[], Awaitable[FeatureFlags]]
 
 
 SILENCE_POLL_SEC = 0.25
+STOP_WAIT_SEC = 2.0  # a task stuck in an engine call must not keep a closed session alive
 
 
 def _entry_key(entry_id: str) -> tuple[int, int]:
@@ -178,7 +179,8 @@ class CallSession:
         ]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_WAIT_SEC)
         self.telemetry.close()
 
     async def _refresh_flags(self) -> None:

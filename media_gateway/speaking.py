@@ -22,6 +22,8 @@ from media_gateway.protocol import audio_message
 from media_gateway.telemetry import CallTelemetry, default_telemetry
 from providers.sentences.redis_stream import RedisSentenceStream
 
+STOP_WAIT_SEC = 1.0  # cancelled workers get this long to finish
+
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], Awaitable[None]]
@@ -114,7 +116,8 @@ class Speaker:
         tasks = [t for t in [self._reader, *self._workers] if t is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_WAIT_SEC)
 
     @property
     def active(self) -> bool:
@@ -136,7 +139,9 @@ class Speaker:
         workers, self._workers = self._workers, []
         for task in workers:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        if workers:
+            # Bounded: a worker stuck in an engine call must not hold the barge-in back.
+            await asyncio.wait(workers, timeout=STOP_WAIT_SEC)
         self._telemetry.frames_dropped(self._frames.qsize())
         while not self._frames.empty():
             self._frames.get_nowait()
