@@ -8,8 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.contracts import EmergencyInput, EmergencyResult, SendSmsInput, SendSmsResult
-from providers.sms.acs import SmsRejected
-from providers.sms.base import SmsSender
+from providers.sms.base import SmsRejected, SmsSender
 
 log = logging.getLogger(__name__)
 

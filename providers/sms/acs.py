@@ -30,6 +30,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from domain.contracts import SendSmsResult
 from domain.phone import mask
+from providers.sms.base import SmsError, SmsRejected, SmsUnavailable, classify
 from providers.telephony.acs import repeatability_headers
 
 __all__ = ["AcsSms", "SmsError", "SmsRejected", "SmsUnavailable"]
@@ -37,38 +38,9 @@ __all__ = ["AcsSms", "SmsError", "SmsRejected", "SmsUnavailable"]
 log = logging.getLogger(__name__)
 
 # Statuses worth retrying: the same request may succeed later.
-_RETRYABLE_STATUSES = frozenset({408, 429})
-
 # The stable (request id, first-sent) of the send running in this task, read by the policy
 # below: the SDK's `send` has no way to pass them through to the request body.
 _REPEATABILITY: ContextVar[tuple[str, str] | None] = ContextVar("acs_sms_repeatability")
-
-
-class SmsError(Exception):
-    """A message could not be sent."""
-
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class SmsRejected(SmsError):
-    """The provider refused the message (4xx): sending it again cannot succeed."""
-
-
-class SmsUnavailable(SmsError):
-    """The provider could not be reached or failed (5xx, 408, 429, network): worth retrying."""
-
-
-def classify(text: str, status: int | None, code: str | None, *, repeatable: bool) -> SmsError:
-    """`SmsUnavailable` for what a later attempt may fix, else `SmsRejected`."""
-    if status is None or status >= 500 or status in _RETRYABLE_STATUSES:
-        return SmsUnavailable(text, status=status, code=code)
-    if status == 409 and repeatable:
-        # A repeat of a request still being executed: ask again once it has finished.
-        return SmsUnavailable(text, status=status, code=code)
-    return SmsRejected(text, status=status, code=code)
 
 
 class _StableRepeatability(SansIOHTTPPolicy[Any, Any]):

@@ -21,3 +21,33 @@ class SmsSender(Protocol):
         """Send one text. With `idempotency_key` + `first_sent`, a retry is not sent twice
         (where the provider supports it)."""
         ...
+
+
+_RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+class SmsError(Exception):
+    """A message could not be sent."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class SmsRejected(SmsError):
+    """The provider refused the message (4xx): sending it again cannot succeed."""
+
+
+class SmsUnavailable(SmsError):
+    """The provider could not be reached or failed (5xx, 408, 429, network): worth retrying."""
+
+
+def classify(text: str, status: int | None, code: str | None, *, repeatable: bool) -> SmsError:
+    """`SmsUnavailable` for what a later attempt may fix, else `SmsRejected`."""
+    if status is None or status >= 500 or status in _RETRYABLE_STATUSES:
+        return SmsUnavailable(text, status=status, code=code)
+    if status == 409 and repeatable:
+        # A repeat of a request still being executed: ask again once it has finished.
+        return SmsUnavailable(text, status=status, code=code)
+    return SmsRejected(text, status=status, code=code)

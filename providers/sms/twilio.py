@@ -21,7 +21,7 @@ import httpx
 
 from domain.contracts import SendSmsResult
 from domain.phone import mask
-from providers.sms.acs import SmsError, SmsRejected, SmsUnavailable, classify
+from providers.sms.base import SmsError, SmsRejected, SmsUnavailable, classify
 
 __all__ = [
     "SIGNATURE_HEADER",
