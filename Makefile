@@ -1,16 +1,16 @@
-# Two commands do all set-up: `make demo` (arrives with its own issue) and `make test`.
+# Two commands do all set-up: `make demo` (one spoken call, fully offline) and `make test`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint typecheck unit bench chat clean
+.PHONY: install demo dev test lint typecheck unit bench chat clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --progress-bar on -e '.[dev]'
+	$(BIN)/pip install --progress-bar on -e '.[dev,local-llm]'
 	$(BIN)/python scripts/install_models.py
 	@touch $(STAMP)
 
@@ -33,6 +33,10 @@ unit: $(STAMP) node
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Everything on the embedded defaults, one spoken demo call, then everything stops.
+demo: $(STAMP)
+	$(BIN)/callcenter demo
 
 # Temporal dev server + Redis (if none answers) + worker + API; Ctrl-C stops them all.
 dev: $(STAMP)

@@ -15,6 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     dev = sub.add_parser("dev", help="Temporal dev server + Redis + worker + API, Ctrl-C stops")
     dev.add_argument("--scripted-llm", action="store_true", help="also start the scripted LLM")
     dev.add_argument("--emulator", action="store_true", help="phone calls through the ACS emulator")
+    demo = sub.add_parser("demo", help="start everything offline and place one spoken demo call")
+    demo.add_argument(
+        "--scripted-llm", action="store_true", help="a scripted LLM instead of llama.cpp (fast)"
+    )
+    demo.add_argument("--emulator-port", type=int, default=8100)
+    demo.add_argument("--llm-port", type=int, default=8766)
     chat_cmd = sub.add_parser("chat", help="hold a text conversation with a new call")
     chat_cmd.add_argument("--api", default=None, help="API base URL (default: from settings)")
     chat_cmd.add_argument("--phone-number", default="+33612345678")
@@ -40,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         from cli.dev import run_dev
 
         return run_dev(scripted_llm=args.scripted_llm, emulator=args.emulator)
+    elif args.command == "demo":
+        from cli.demo import DemoPorts, run_demo
+
+        ports = DemoPorts(emulator=args.emulator_port, llm=args.llm_port)
+        return run_demo(scripted_llm=args.scripted_llm, ports=ports)
     elif args.command == "chat":
         from cli.chat import chat
 

@@ -41,6 +41,7 @@ def create_app(state: ScriptState | None = None) -> web.Application:
     app.router.add_post("/_reset", _reset)
     app.router.add_get("/_requests", _requests)
     app.router.add_get("/_health", _health)
+    app.router.add_get("/v1/models", _models)  # what OpenAI clients (and readiness checks) list
     return app
 
 
@@ -266,6 +267,12 @@ async def _reset(request: web.Request) -> web.Response:
 async def _requests(request: web.Request) -> web.Response:
     found = request.app[STATE_KEY].requests(request.query.get("user"))
     return web.json_response([r.model_dump(mode="json") for r in found])
+
+
+async def _models(request: web.Request) -> web.Response:
+    del request
+    model = {"id": "scripted", "object": "model", "created": 0, "owned_by": "callcenter"}
+    return web.json_response({"object": "list", "data": [model]})
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -274,3 +274,10 @@ async def test_missing_api_key_is_401(llm: ScriptedLlmServer) -> None:
     assert resp.status_code == 401
     assert resp.json()["error"]["code"] == "invalid_api_key"
     assert llm.state.requests() == []
+
+
+async def test_lists_its_model_like_an_openai_server(
+    llm: ScriptedLlmServer, client: AsyncOpenAI
+) -> None:
+    models = [m.id async for m in client.models.list()]
+    assert models == ["scripted"]

@@ -1,0 +1,68 @@
+"""`make demo` end to end, with the scripted LLM standing in for llama.cpp (it is fast).
+
+Every process is real and separate, as `make demo` starts them: the Temporal dev server, the
+ACS emulator, the media gateway (Silero, Whisper, Piper), the worker and the API. The caller's
+voice is synthesised by Piper and heard by Whisper; only the LLM's answers are scripted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.redis_server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(400)
+def test_the_demo_call_completes_with_a_claim_and_a_synthesis(
+    tmp_path: Path, redis_url: str
+) -> None:
+    temporal, ui, api, gateway = free_port(), free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "CALLCENTER_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal}",
+        "CALLCENTER_TEMPORAL__UI_URL": f"http://127.0.0.1:{ui}",
+        "CALLCENTER_API__PORT": str(api),
+        "CALLCENTER_TELEPHONY__GATEWAY_PORT": str(gateway),
+        "CALLCENTER_REDIS__URL": redis_url,
+        "PYTHONPATH": str(REPO),
+    }
+    command = [
+        sys.executable, "-m", "cli", "demo", "--scripted-llm",
+        "--emulator-port", str(free_port()), "--llm-port", str(free_port()),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=380, check=False
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+
+    # The live transcript: the bot heard the synthesised caller and answered each turn.
+    assert "caller (as heard): " in out and "accident" in out.lower()
+    assert re.search(r"claim  policyholder_name = Jane Miller", out), out
+    assert "tool   end_call" in out
+    # The summary at the end, and where to look at the call afterwards.
+    claim = out.split("==> the claim", 1)[1]
+    assert re.search(r"policy_number\s+B-?01371946", claim), claim
+    assert "==> synthesis" in out and "your car accident in Lyon" in out
+    assert "==> next action: requires_expertise" in out
+    assert re.search(r"voice-to-voice .*: p50 \d+ ms, p95 \d+ ms", out), out
+    assert re.search(rf"report\s+http://127\.0\.0\.1:{api}/report/[0-9a-f-]{{36}}", out), out
+    assert f"http://127.0.0.1:{ui}/namespaces/default/workflows/call-" in out
+    # It stopped what it started: nothing answers on its ports any more.
+    assert "==> stopping what the demo started" in out
+    for port in (temporal, api, gateway):
+        assert (
+            subprocess.run(
+                ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"], capture_output=True
+            ).returncode
+            != 0
+        ), f"port {port} still open"
+    assert (tmp_path / "var" / "logs" / "demo" / "worker.log").exists()
