@@ -14,7 +14,6 @@ import sys
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
-from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -28,7 +27,7 @@ from activities.speech import SpeechActivities
 from activities.store import StoreActivities
 from activities.telephony import TelephonyActivities
 from core.settings import Settings, TelephonySettings, get_settings
-from core.stores import open_search, open_store
+from core.stores import open_redis, open_search, open_store
 from core.temporal import connect
 from providers.flags.redis_flags import RedisFlags
 from providers.llm.openai_chat import OpenAiChat
@@ -92,10 +91,7 @@ def open_sms(settings: Settings, stack: AsyncExitStack) -> SmsSender:
 
 async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack) -> Worker:
     """Everything a worker needs, opened on `stack` so it is closed in reverse order."""
-    redis = Redis.from_url(
-        settings.redis.url,
-        password=settings.redis.password.get_secret_value() if settings.redis.password else None,
-    )
+    redis = open_redis(settings.redis)
     stack.push_async_callback(redis.aclose)
     store = await open_store(settings.store)
     stack.push_async_callback(store.close)

@@ -9,13 +9,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from api import errors
 from api.deps import Services
 from api.routes import acs, calls, health, report, sms
 from core.settings import Settings, get_settings
-from core.stores import open_store
+from core.stores import open_redis, open_store
 from core.temporal import connect
 
 
@@ -30,7 +29,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             return
         conf = settings or get_settings()
         async with AsyncExitStack() as stack:
-            redis = Redis.from_url(conf.redis.url)
+            redis = open_redis(conf.redis)
             stack.push_async_callback(redis.aclose)
             store = await open_store(conf.store)
             stack.push_async_callback(store.close)

@@ -1,10 +1,21 @@
-"""Opening the configured call store and document search (shared by the worker and the API)."""
+"""Opening the configured call store, document search and Redis (worker, API and gateway)."""
 
 from __future__ import annotations
 
-from core.settings import SearchSettings, StoreSettings
+from redis.asyncio import Redis
+
+from core.settings import RedisSettings, SearchSettings, StoreSettings
 from providers.search.base import DocumentSearch
 from providers.store.base import CallStore
+
+
+def open_redis(settings: RedisSettings) -> Redis:
+    """A Redis client with the configured password and pool size (no connection yet)."""
+    return Redis.from_url(
+        settings.url,
+        password=settings.password.get_secret_value() if settings.password else None,
+        max_connections=settings.max_connections,
+    )
 
 
 async def open_store(settings: StoreSettings) -> CallStore:
