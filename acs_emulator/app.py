@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from acs_emulator import control, rest, sms
+from acs_emulator import control, rest, sms, softphone_ws
 from acs_emulator.emulator import Emulator
 from acs_emulator.rest import EMULATOR_KEY, acs_middleware
 
@@ -17,6 +17,7 @@ def create_app(emulator: Emulator) -> web.Application:
     rest.add_routes(app)
     control.add_routes(app)
     sms.setup(app)
+    softphone_ws.add_routes(app)
     return app
 
 

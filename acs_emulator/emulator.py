@@ -18,9 +18,9 @@ from acs_emulator.errors import AcsError, bad_request, call_not_established, cal
 from acs_emulator.errors import call_terminated as terminated
 from acs_emulator.eventgrid import EventGrid
 from acs_emulator.models import CallRecord, DialResult, RecordingRecord
-from acs_emulator.phones import PhoneBook
 from acs_emulator.repeatability import RepeatabilityCache
 from acs_emulator.schemas import AnswerCall, CreateCall, RedirectCall, RejectCall, StartRecording
+from acs_emulator.softphones import SoftphoneBook
 
 
 def _now() -> datetime:
@@ -34,7 +34,8 @@ class Emulator:
         self.config = config
         self.signer = TokenSigner(issuer=config.issuer, audience=config.resource_id)
         self.bot_raw_id = ids.bot_identity(config.resource_id)
-        self.phones = PhoneBook(lambda: self.config.timings)
+        # Phones whose rings go to an open softphone page take those (the rest: PhoneBook).
+        self.phones = SoftphoneBook(lambda: self.config.timings)
         self.repeatability = RepeatabilityCache(config.repeatability_ttl_s)
         self.calls: dict[str, Call] = {}
         self.base_url = ""
