@@ -120,7 +120,7 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
     )
     sms = open_sms(settings, stack)
     messaging = MessagingActivities(sms)
-    post_call = PostCallActivities(slow)
+    post_call = PostCallActivities(slow, json_schema=settings.llm.profile == "small")
     reminders = ReminderActivities(client, store, sms, settings)
     search_activities = SearchActivities(search, top=settings.search.top)
     flag_activities = FlagActivities(flags)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,7 +17,18 @@ from temporalio.exceptions import ApplicationError
 from core.settings import LlmModelSettings, LlmSettings
 from domain.call import CallState, Style
 from domain.contracts import LlmToolCallRequest, LlmTurnInput, LlmTurnResult, SentenceEvent
-from domain.prompts import build_chat, phrase, system_prompts
+from domain.guardrails import (
+    ANYTHING_ELSE,
+    asks_for,
+    echoes_caller,
+    extract_answer,
+    next_missing_field,
+    question_for,
+    repeats_bot,
+    requested_tool,
+    with_updates,
+)
+from domain.prompts import SMALL_TOOLS, build_chat, phrase, system_prompts
 from domain.text import SentenceSplitter, normalise_arguments
 from domain.tools import TOOL_NAMES, tool_schemas
 from providers.llm.base import (
@@ -52,24 +64,81 @@ class LlmActivities:
 
     @activity.defn(name="llm_turn")
     async def llm_turn(self, input: LlmTurnInput) -> LlmTurnResult:
-        """Stream one completion into the call's sentence stream; return what was said."""
-        call = input.call
+        """Stream one completion into the call's sentence stream; return what was said.
+
+        The result is a `LlmTurnResult`: with `llm.guardrails`, it carries the answers
+        taken from the caller's turn (the model is shown them as stored) and asks the workflow
+        to check the model's tool calls against what the caller said.
+        """
+        settings = self._settings
         now = datetime.now(UTC)
-        tools = tool_schemas(call, frozenset(input.blacklist)) if input.tools_enabled else None
+        offered = TOOL_NAMES - set(input.blacklist)
+        if settings.profile == "small":
+            offered &= SMALL_TOOLS  # described in the prompt's text, no schemas sent
+        intent: list[LlmToolCallRequest] = []  # what the caller clearly asked for
+        wanted = requested_tool(input.call) if settings.guardrails else None
+        if wanted in offered and input.tools_enabled:
+            call_id = f"guardrail_{input.turn_id}_{input.iteration}_intent"
+            intent = [LlmToolCallRequest(id=call_id, name=str(wanted))]
+        if intent and settings.profile == "small":
+            # The caller asked for a person or said goodbye, which a small model misses (and
+            # talks over): the workflow speaks its own notice or goodbye, no model is needed.
+            return LlmTurnResult(tool_calls=intent, model="guardrails", guardrails=True)
+        prefill = []
+        if settings.guardrails:
+            prefill = extract_answer(input.call, free_text=settings.profile == "small")
+        call = with_updates(input.call, prefill)
+        tools = None
+        if input.tools_enabled and settings.profile == "full":
+            tools = tool_schemas(call, frozenset(TOOL_NAMES - offered))
         messages = build_chat(
             call,
             now=now,
-            max_messages=self._settings.history_messages,
+            max_messages=settings.history_messages,
             max_chars=self._history_chars(call, now, tools),
+            profile=settings.profile,
+            slot_hint=settings.guardrails,
         )
-        speaker = _Speaker(self._sentences, input)
+        owned = settings.profile == "small" and settings.guardrails
+        skip = (
+            (lambda text: echoes_caller(text, input.call) or repeats_bot(text, input.call))
+            if owned
+            else None
+        )
+        speaker = _Speaker(self._sentences, input, skip)
         watchdog = asyncio.create_task(speaker.watch(input.flags.answer_soft_timeout_sec))
         try:
-            return await self._run(input, messages, tools, speaker)
+            result = await self._run(input, messages, tools, speaker, offered)
         finally:
             watchdog.cancel()
             # wait() never raises the watchdog's CancelledError, and lets ours propagate.
             await asyncio.wait([watchdog])
+        calls = result.tool_calls
+        if owned and calls:
+            # A small model's tool calls are mostly invented (measured: bench/tool_accuracy.py)
+            # and each one costs another model round: the guardrails own the claim instead.
+            activity.logger.info("small model's tool calls ignored: %s", [c.name for c in calls])
+            calls = []
+        if intent and not result.content_filtered and all(c.name != wanted for c in calls):
+            calls = [*calls, *intent]  # asked clearly, but the model did not act on it
+        if owned and input.tools_enabled and not result.content_filtered and not calls:
+            # A small model rarely asks for what is missing: the bot asks it itself, so that
+            # the caller's answer is recognised and stored on the next turn.
+            missing = next_missing_field(call)
+            question = None
+            if missing is not None and not asks_for(missing, result.content):
+                question = question_for(missing)
+            elif missing is None and not result.content:
+                question = ANYTHING_ELSE
+            if question is not None:
+                await speaker.say(question, Style.NONE, checked=False)  # may be asked again
+                content = f"{result.content} {question}".strip()
+                result = result.model_copy(
+                    update={"content": content, "sentences": result.sentences + 1}
+                )
+        return result.model_copy(
+            update={"tool_calls": calls, "guardrails": settings.guardrails, "prefill": prefill}
+        )
 
     def _history_chars(
         self, call: CallState, now: datetime, tools: list[dict[str, Any]] | None
@@ -92,6 +161,7 @@ class LlmActivities:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None,
         speaker: _Speaker,
+        offered: frozenset[str],
     ) -> LlmTurnResult:
         last: LlmRetryableError | None = None
         for model, model_settings in self._models(input):
@@ -99,7 +169,7 @@ class LlmActivities:
                 if attempt:
                     await asyncio.sleep(_backoff(attempt - 1))
                 try:
-                    return await _Attempt(model, input, speaker).run(
+                    return await _Attempt(model, input, speaker, offered).run(
                         messages, tools, model_settings.max_tokens
                     )
                 except LlmRetryableError as exc:
@@ -127,9 +197,12 @@ def _backoff(n: int) -> float:
 class _Speaker:
     """Appends the turn's sentences (and at most one filler) to the call's stream."""
 
-    def __init__(self, sink: SentenceSink, input: LlmTurnInput) -> None:
+    def __init__(
+        self, sink: SentenceSink, input: LlmTurnInput, skip: Callable[[str], bool] | None = None
+    ) -> None:
         self._sink = sink
         self._input = input
+        self._skip = skip  # sentences never spoken nor stored (a small model parroting)
         self._lock = asyncio.Lock()  # a filler never interleaves with a sentence
         self._filler_sent = False
         self.texts: list[str] = []
@@ -138,7 +211,10 @@ class _Speaker:
     def count(self) -> int:
         return len(self.texts)
 
-    async def say(self, text: str, style: Style) -> None:
+    async def say(self, text: str, style: Style, *, checked: bool = True) -> None:
+        if checked and self._skip is not None and self._skip(text):
+            activity.logger.info("dropped a repeated sentence: %r", text)
+            return
         async with self._lock:
             await self._append("sentence", text, style)
             self.texts.append(text)
@@ -189,10 +265,13 @@ class _Speaker:
 class _Attempt:
     """One streamed completion from one model."""
 
-    def __init__(self, model: ChatModel, input: LlmTurnInput, speaker: _Speaker) -> None:
+    def __init__(
+        self, model: ChatModel, input: LlmTurnInput, speaker: _Speaker, offered: frozenset[str]
+    ) -> None:
         self._model = model
         self._input = input
         self._speaker = speaker
+        self._offered = offered
         self._splitter = SentenceSplitter()
         self._calls = _ToolCallBuffer()
 
@@ -219,7 +298,7 @@ class _Attempt:
             return self._speaker.filtered(self._model.name)
         await self._say(self._splitter.flush())
         raw = self._calls.finish() or [("", n, a) for n, a in self._splitter.text_tool_calls]
-        calls = _clean_calls(raw, self._input)
+        calls = _clean_calls(raw, self._input, self._offered)
         if not self._speaker.count:
             # Only without text: speaking both said the same thing twice (reference #406).
             await self._say(_customer_responses(calls))
@@ -271,9 +350,10 @@ class _ToolCallBuffer:
         return [(c.id, c.name, c.arguments) for c in self._calls if c.name]
 
 
-def _clean_calls(raw: list[tuple[str, str, str]], input: LlmTurnInput) -> list[LlmToolCallRequest]:
+def _clean_calls(
+    raw: list[tuple[str, str, str]], input: LlmTurnInput, offered: frozenset[str]
+) -> list[LlmToolCallRequest]:
     """Expand parallel calls, drop unknown and repeated ones, repair arguments, ensure ids."""
-    offered = TOOL_NAMES - set(input.blacklist)
     out: list[LlmToolCallRequest] = []
     seen: set[tuple[str, str]] = set()
     for call_id, name, arguments in _expand_parallel(raw):

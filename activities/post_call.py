@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -36,9 +37,11 @@ class InvalidAnswer(ValueError):
 
 
 class PostCallActivities:
-    def __init__(self, model: ChatModel, *, attempts: int = 3) -> None:
+    def __init__(self, model: ChatModel, *, attempts: int = 3, json_schema: bool = False) -> None:
+        """`json_schema`: ask the server to enforce each answer's schema (small local models)."""
         self._model = model
         self._attempts = attempts
+        self._json_schema = json_schema
 
     @activity.defn(name="post_call")
     async def post_call(self, input: PostCallInput) -> PostCallResult:
@@ -68,14 +71,15 @@ class PostCallActivities:
     async def _structured(
         self, template: str, model: type[_M], context: dict[str, str], user: str
     ) -> _M:
-        schema = json.dumps(model.model_json_schema(), ensure_ascii=False)
+        shape = model.model_json_schema()
+        schema = json.dumps(shape, ensure_ascii=False)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": template.format(format=schema, **context)},
             {"role": "user", "content": f"Answer now with the {model.__name__} JSON object."},
         ]
         error = ""
         for _ in range(self._attempts):
-            text = await self._complete(messages, user)
+            text = await self._complete(messages, user, shape if self._json_schema else None)
             try:
                 return model.model_validate(_json_object(text))
             except (ValidationError, ValueError) as exc:
@@ -90,17 +94,36 @@ class PostCallActivities:
             {"role": "system", "content": SMS_SUMMARY_SYSTEM_TPL.format(**context)},
             {"role": "user", "content": "Write the message now."},
         ]
-        text = " ".join((await self._complete(messages, user)).split())
-        if not text:
-            raise InvalidAnswer("empty SMS summary")
-        return text[:SMS_MAX_CHARS]
+        for _ in range(self._attempts):
+            text = " ".join((await self._complete(messages, user)).split())
+            if text and not _repeats_instructions(text):
+                return text[:SMS_MAX_CHARS]
+            activity.logger.warning("invalid SMS summary from the model: %r", text[:120])
+        raise InvalidAnswer(f"no usable SMS summary after {self._attempts} attempts")
 
-    async def _complete(self, messages: list[dict[str, Any]], user: str) -> str:
+    async def _complete(
+        self, messages: list[dict[str, Any]], user: str, json_schema: dict[str, Any] | None = None
+    ) -> str:
         parts: list[str] = []
-        async for chunk in self._model.stream(messages, None, user=user, max_tokens=MAX_TOKENS):
+        stream = self._model.stream(
+            messages, None, user=user, max_tokens=MAX_TOKENS, json_schema=json_schema
+        )
+        async for chunk in stream:
             parts.append(chunk.text)
             activity.heartbeat()
         return "".join(parts).strip()
+
+
+_INSTRUCTION_WORDS = frozenset(
+    re.findall(r"[a-z]+", SMS_SUMMARY_SYSTEM_TPL.split("\n\n", 1)[0].lower())
+) - {"the", "to", "in", "and", "of", "a", "from", "their", "them", "with"}
+
+
+def _repeats_instructions(text: str) -> bool:
+    """A small model sometimes answers with the instructions themselves: never text those."""
+    words = re.findall(r"[a-z]+", text.lower())
+    hits = sum(w in _INSTRUCTION_WORDS for w in words)
+    return len(words) >= 6 and hits / len(words) > 0.5
 
 
 def _json_object(text: str) -> Any:

@@ -79,14 +79,20 @@ class Progress:
                 self.progress.say(f"    still waiting for {self.what} ({elapsed:.0f} s)")
 
 
-def _llm_environment(port: int, model: str) -> dict[str, str]:
+def _llm_environment(port: int, model: str, *, local: bool) -> dict[str, str]:
+    """Both models on the one local server; a small model gets the small prompt."""
     endpoint = f"http://127.0.0.1:{port}/v1"
-    return {
-        "CALLCENTER_LLM__FAST__ENDPOINT": endpoint,
-        "CALLCENTER_LLM__FAST__MODEL": model,
-        "CALLCENTER_LLM__SLOW__ENDPOINT": endpoint,
-        "CALLCENTER_LLM__SLOW__MODEL": model,
-    }
+    env: dict[str, str] = {}
+    for which in ("FAST", "SLOW"):
+        env[f"CALLCENTER_LLM__{which}__ENDPOINT"] = endpoint
+        env[f"CALLCENTER_LLM__{which}__MODEL"] = model
+        if local:
+            env[f"CALLCENTER_LLM__{which}__CONTEXT_TOKENS"] = "4096"
+            env[f"CALLCENTER_LLM__{which}__REQUEST_TIMEOUT_SEC"] = "60"
+    if local:
+        env["CALLCENTER_LLM__PROFILE"] = "small"
+        env["CALLCENTER_LLM__GUARDRAILS"] = "true"
+    return env
 
 
 def _check_free(settings: Settings, ports: DemoPorts) -> None:
@@ -127,11 +133,7 @@ def run_demo(*, scripted_llm: bool = False, ports: DemoPorts | None = None) -> i
         env["CALLCENTER_TELEPHONY__ACS__JWKS_URL"] = (
             f"http://127.0.0.1:{ports.emulator}/calling/keys"
         )
-        if scripted_llm:
-            env.update(_llm_environment(ports.llm, "scripted"))
-        else:
-            env.update(_llm_environment(ports.llm, model_name))
-            env["CALLCENTER_LLM__PROFILE"] = "small"
+        env.update(_llm_environment(ports.llm, model_name, local=not scripted_llm))
         services.env = env
 
         with progress.step("Temporal dev server and Redis"):
@@ -191,6 +193,10 @@ def run_demo(*, scripted_llm: bool = False, ports: DemoPorts | None = None) -> i
             )
         _print_result(progress, result, api_url)
         if sys.stdin.isatty():
+            progress.say(
+                f"==> softphone     http://127.0.0.1:{ports.emulator}/softphone"
+                "  (call the bot yourself: type a number, Use, Call the bot)"
+            )
             input("Services are still up: browse the report and the Temporal UI. Enter stops. ")
         return 0 if result.call.get("synthesis") else 1
     except (ServiceFailed, RuntimeError) as exc:
@@ -212,7 +218,11 @@ def _demo_flags(redis_url: str) -> None:
 
     client = redis.Redis.from_url(redis_url)
     try:
-        client.hset(DEMO_FLAGS_KEY, mapping={"callback_timeout_hour": "0"})
+        # A small local model on a laptop is slower than a hosted one: more time per answer.
+        client.hset(
+            DEMO_FLAGS_KEY,
+            mapping={"callback_timeout_hour": "0", "answer_hard_timeout_sec": "40"},
+        )
     finally:
         client.close()
 
@@ -226,11 +236,11 @@ def _models(progress: Progress, scripted_llm: bool) -> str:
         progress.say(f"    {bundle.name}: ready in {directory}")
     if scripted_llm:
         return "scripted"
-    from core.llm_server import local_llm_model
+    from core.llm_server import MODEL_ALIAS, local_llm_model
 
-    path = local_llm_model()
+    path = local_llm_model(progress=lambda m: progress.say(f"    {m}"))
     progress.say(f"    LLM: {path.name} ({path.stat().st_size / 1e6:.0f} MB)")
-    return path.stem
+    return MODEL_ALIAS
 
 
 def _start_llm(services: Services, progress: Progress, ports: DemoPorts, scripted: bool) -> None:

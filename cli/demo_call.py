@@ -20,16 +20,53 @@ from acs_emulator.client import EmulatorClient
 from providers.speech.audio import resample
 from providers.speech.base import TextToSpeech
 
-# A car accident reported over several turns; each line answers a question a claims bot asks.
-CALLER_LINES = (
-    "Hello, I had a car accident this morning and I would like to report it.",
-    "A truck hit the back of my car while I was stopped at a red light.",
-    "It happened at about eight thirty this morning, in Lyon, near the train station.",
-    "My name is Jane Miller and my policy number is B 0 1 3 7 1 9 4 6.",
-    "Nobody was hurt, and a woman on the sidewalk saw everything.",
-    "No, that is everything, thank you, goodbye.",
+# A car accident reported over several turns. The caller answers what the bot asks (by its
+# words), else the next thing it has not said yet, and says goodbye when asked for anything else.
+OPENING = "Hello, I had a car accident this morning and I would like to report it."
+ANSWERS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("what happened", "tell me"),
+        "A truck hit the back of my car while I was stopped at a red light.",
+    ),
+    (("name",), "My name is Jane Miller."),
+    (("policy",), "My policy number is B 0 1 3 7 1 9 4 6."),
+    (("when", "time", "what day"), "It happened this morning at about eight thirty."),
+    (("where",), "In Lyon, near the train station."),
+    (("hurt", "injur"), "Nobody was hurt."),
+    (("witness", "see"), "Yes, a woman on the sidewalk saw everything."),
+    (("email", "mail"), "My email is jane dot miller at example dot com."),
+    (("phone", "reach you"), "My phone number is 06 55 50 12 34."),
+    (("involved", "other driver"), "Just me and the truck driver."),
 )
-QUIET_S = 1.2  # the bot has finished speaking when no audio arrived for this long
+# The demo's claim: what a car accident needs (the policyholder's name, email and phone are
+# always added). `POST /call` takes any claim schema; the default one has nine fields.
+DEMO_CLAIM = (
+    ("incident_description", "text", "What happened"),
+    ("incident_datetime", "datetime", "Date and time of the incident"),
+    ("incident_location", "text", "Where it happened"),
+    ("injuries", "text", "Injuries, if any"),
+    ("witnesses", "text", "Witnesses, if any"),
+    ("policy_number", "text", "Insurance policy id"),
+)
+CLOSING_CUES = ("anything else", "add anything", "something else")
+CLOSING = "No, that is everything, thank you, goodbye."
+
+
+def next_line(bot_said: str, used: set[int]) -> str:
+    """What the caller says after the bot's message `bot_said`."""
+    said = bot_said.lower()
+    if len(used) == len(ANSWERS) or any(cue in said for cue in CLOSING_CUES):
+        return CLOSING
+    asked = [i for i, (cues, _) in enumerate(ANSWERS) if any(cue in said for cue in cues)]
+    for index in sorted(asked, key=lambda i: i in used):  # a new answer first, else again
+        used.add(index)
+        return ANSWERS[index][1]
+    index = min(set(range(len(ANSWERS))) - used)
+    used.add(index)
+    return ANSWERS[index][1]
+
+
+QUIET_S = 2.5  # the bot has finished speaking when no audio arrived for this long
 ANSWER_TIMEOUT_S = 60.0  # a slow local model on a busy machine still answers within this
 
 
@@ -99,12 +136,16 @@ class DemoCall:
         self.say = say
         self.transcript = Transcript(say)
 
-    async def run(self, lines: tuple[str, ...] = CALLER_LINES) -> DemoResult:
+    async def run(self, max_turns: int = 16) -> DemoResult:
         await self.phones.add_phone(self.customer, answer_delay_ms=800)
         response = await self.api.post(
             "/call",
             json={
                 "phone_number": self.customer,
+                "claim": [
+                    {"name": name, "type": kind, "description": description}
+                    for name, kind, description in DEMO_CLAIM
+                ],
                 "lang": {
                     "default_short_code": "en-US",
                     "availables": [{"short_code": "en-US", "voice": "en_US-joe-medium"}],
@@ -121,15 +162,20 @@ class DemoCall:
             connection_id = await self._answered(result.call_id)
             rate = await self._media_rate(connection_id)
             await self._wait_for_bot(connection_id, result.call_id, answers_before=0)
-            for line in lines:
+            used: set[int] = set()
+            line = OPENING
+            for _ in range(max_turns):
                 answers = self._answers(result.call)
                 self.say(f"  caller says: {line}")
                 ended_at = await self._speak(connection_id, line, rate)
                 latency = await self._first_audio_after(connection_id, ended_at)
                 if latency is not None:
                     result.voice_to_voice_ms.append(latency)
+                if line == CLOSING:
+                    break
                 if not await self._wait_for_bot(connection_id, result.call_id, answers):
                     break  # the bot hung up
+                line = next_line(self._last_answer(result.call), used)
             await self._end(connection_id, result)
             return result
         finally:
@@ -181,6 +227,7 @@ class DemoCall:
         """Wait until the bot answered and went quiet; False when the call has ended."""
         deadline = time.monotonic() + ANSWER_TIMEOUT_S
         frames, quiet_since = -1, time.monotonic()
+        answered_at: float | None = None
         while time.monotonic() < deadline:
             call = await self._state(call_id)
             if call.get("status") == "ended":
@@ -188,9 +235,11 @@ class DemoCall:
             now_frames = await self._frames(connection_id)
             if now_frames != frames:
                 frames, quiet_since = now_frames, time.monotonic()
-            answered = self._answers(call) > answers_before
-            if answered and time.monotonic() - quiet_since >= QUIET_S:
-                return True
+            if self._answers(call) > answers_before:
+                if answered_at is None:  # its audio may still be on its way: wait from here
+                    answered_at = quiet_since = time.monotonic()
+                if time.monotonic() - quiet_since >= QUIET_S:
+                    return True
             await asyncio.sleep(0.1)
         self.say("  (the bot did not answer in time; the caller goes on)")
         return True
@@ -219,6 +268,11 @@ class DemoCall:
         self.say("  (no synthesis within 240 s)")
 
     # --- the call's state -------------------------------------------------------------------
+
+    @staticmethod
+    def _last_answer(call: dict[str, Any]) -> str:
+        answers = [m["content"] for m in call.get("messages", []) if m["persona"] == "assistant"]
+        return next((a for a in reversed(answers) if a), "")
 
     @staticmethod
     def _answers(call: dict[str, Any]) -> int:

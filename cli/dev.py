@@ -92,6 +92,7 @@ def run_dev(*, scripted_llm: bool = False, emulator: bool = False) -> int:
         if emulator:
             acs_url = f"http://127.0.0.1:{EMULATOR_PORT}"
             print(f"acs       emulator on {acs_url} (bot {EMULATOR_BOT_NUMBER})")
+            print(f"softphone {acs_url}/softphone   (call the bot from the browser)")
         print(f"logs      {services.logs}/")
         print("talk to a new call with: make chat      (Ctrl-C stops everything)")
         while True:

@@ -43,6 +43,13 @@ class LlmSettings(BaseModel):
     slow: LlmModelSettings = Field(default_factory=LlmModelSettings)
     history_messages: int = Field(default=20, ge=2, le=200)
     attempts_per_model: int = Field(default=3, ge=1, le=10)
+    # "full": the reference's prompts and tool schemas (hosted models). "small": a short prompt
+    # with tools described in text, for a local model of about a billion parameters.
+    profile: Literal["small", "full"] = "full"
+    # Deterministic checks around the model (`domain/guardrails.py`): claim values must come
+    # from what the caller said, transfers and hang-ups from what they asked, the bot asks for
+    # one field at a time and stores an obvious answer itself. Off only to measure the model.
+    guardrails: bool = True
 
 
 class TemporalSettings(BaseModel):

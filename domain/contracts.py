@@ -20,6 +20,7 @@ from domain.call import (
     Style,
     Synthesis,
 )
+from domain.claim import FieldUpdate
 from domain.flags import FeatureFlags
 
 MAX_TURN_CHARS = 2_000
@@ -108,6 +109,10 @@ class LlmTurnResult(BaseModel):
     model: str = ""
     content_filtered: bool = False
     sentences: int = 0
+    # With `llm.guardrails` (a setting the workflow cannot read): the workflow applies them.
+    guardrails: bool = False
+    # Answers the activity took from the caller's turn and showed the model as already stored.
+    prefill: list[FieldUpdate] = Field(default_factory=list)
 
 
 class SaveCallInput(BaseModel):

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from domain.call import Action, CallState, Message, Persona, Style
+from domain.claim import ClaimField
+from domain.guardrails import next_missing_field
 from domain.phone import timezone_for
+from domain.tools import TOOL_NAMES, ToolName, tool_schemas
+
+# "full": the reference's prompts and tool schemas, for hosted models. "small": a short prompt
+# for a local model of about a billion parameters (tools described in text, one example).
+Profile = Literal["small", "full"]
 
 DEFAULT_SYSTEM_TPL = """\
 Assistant is called {bot_name} and is working in a call center for the company {bot_company} \
@@ -58,6 +65,45 @@ Conversation messages are prefixed with action=[one of {actions}].
 
 DOCUMENTS_TPL = "# Internal documentation you can use\n{documents}"
 
+NEXT_FIELD_TPL = "\n\n# Next question\nAsk the customer for {field}; do not ask for anything else."
+
+# The small profile. A model of about a billion parameters never emits native tool calls and
+# copies what it reads: a short prompt, no lists, only the three tools a phone claim needs, in
+# the tool format Qwen models are trained on (their chat template's own wording), with one
+# example whose value cannot pass for data. What changes during the call (date, claim so far,
+# next field) ends the system message: the static part before it (persona and tools, about 450
+# tokens) stays in llama.cpp's KV cache from turn to turn and call to call.
+SMALL_SYSTEM_TPL = """\
+You are {bot_name}, a phone assistant at {bot_company}, an insurance company. You help the \
+caller with their claim. Answer in the caller's language ({lang}), in one or two short \
+sentences, and ask one question at a time. Never make up information: only use what the \
+caller said. No lists.
+
+# Tools
+
+You may call one or more functions to assist with the user query.
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+{tools}
+</tools>
+
+For each function call, return a json object with function name and arguments within \
+<tool_call></tool_call> XML tags:
+<tool_call>
+{{"name": <function-name>, "arguments": <args-json-object>}}
+</tool_call>
+Example:
+<tool_call>
+{{"name": "updated_claim", "arguments": {{"updates": [{{"field": "incident_location", \
+"value": "<the place the caller named>"}}]}}}}
+</tool_call>
+
+# Now
+Today is {date}. Saved so far: {saved}.{next}"""
+
+SMALL_TOOLS = frozenset({ToolName.UPDATED_CLAIM, ToolName.TALK_TO_HUMAN, ToolName.END_CALL})
+
 # Static phrases spoken without the LLM. English is the source; other languages are given
 # here so a call never waits on a translation service for them.
 PHRASES: dict[str, dict[str, str]] = {
@@ -100,8 +146,13 @@ def format_date(now: datetime, tz_name: str) -> str:
     return now.astimezone(ZoneInfo(tz_name)).strftime("%a %d %b %Y, %H:%M (%Z)")
 
 
-def system_prompts(call: CallState, now: datetime) -> list[dict[str, Any]]:
-    """The two system messages of the reference, with their placeholders filled."""
+def system_prompts(
+    call: CallState, now: datetime, *, slot_hint: bool = False
+) -> list[dict[str, Any]]:
+    """The two system messages of the reference, with their placeholders filled.
+
+    With `slot_hint`, the second one ends with the single claim field to ask for next.
+    """
     initiate = call.initiate
     tz_name = timezone_for(initiate.phone_number)
     default = DEFAULT_SYSTEM_TPL.format(
@@ -125,15 +176,57 @@ def system_prompts(call: CallState, now: datetime) -> list[dict[str, Any]]:
         claim=json.dumps(claim, ensure_ascii=False),
         reminders=json.dumps(reminders, ensure_ascii=False),
     )
+    field = next_missing_field(call) if slot_hint else None
+    if field is not None:
+        chat += NEXT_FIELD_TPL.format(field=_describe(field))
     return [{"role": "system", "content": default}, {"role": "system", "content": chat}]
+
+
+def _describe(field: ClaimField) -> str:
+    what = (field.description or field.name.replace("_", " ")).lower()
+    return f"{what} (field {field.name})"
+
+
+def small_system_prompt(call: CallState, now: datetime, *, slot_hint: bool) -> dict[str, Any]:
+    """The small profile's one system message; with `slot_hint`, the next field to ask for."""
+    tools = tool_schemas(
+        call, frozenset(TOOL_NAMES - SMALL_TOOLS), customer_response=False, compact=True
+    )
+    saved = "; ".join(
+        f"{f.name} = {call.claim[f.name]}" for f in call.claim_schema() if call.claim.get(f.name)
+    )
+    field = next_missing_field(call)
+    next_line = ""
+    if slot_hint:
+        next_line = (
+            f" Next, ask the caller for {_describe(field)}."
+            if field is not None
+            else " Everything is saved: ask if there is anything else."
+        )
+    content = SMALL_SYSTEM_TPL.format(
+        bot_name=call.initiate.bot_name,
+        bot_company=call.initiate.bot_company,
+        lang=call.lang.short_code,
+        tools="\n".join(json.dumps(t, ensure_ascii=False) for t in tools),
+        date=format_date(now, timezone_for(call.initiate.phone_number)),
+        saved=saved or "nothing yet",
+        next=next_line,
+    )
+    return {"role": "system", "content": content}
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def message_to_chat(message: Message) -> list[dict[str, Any]]:
-    """One stored message as chat messages (an assistant message brings its tool results)."""
+def message_to_chat(message: Message, *, plain: bool = False) -> list[dict[str, Any]]:
+    """One stored message as chat messages (an assistant message brings its tool results).
+
+    `plain` (the small profile) leaves out the `action=`/`style=` prefixes, and writes tool
+    calls and results as text in the format the small prompt teaches (no schemas are sent).
+    """
+    if plain:
+        return _plain_chat(message)
     if message.persona is Persona.HUMAN:
         return [
             {"role": "user", "content": f"action={message.action} {_one_line(message.content)}"}
@@ -161,7 +254,35 @@ def message_to_chat(message: Message) -> list[dict[str, Any]]:
     return [out, *results]
 
 
-def history(messages: list[Message], *, max_messages: int, max_chars: int) -> list[dict[str, Any]]:
+def _plain_chat(message: Message) -> list[dict[str, Any]]:
+    if message.persona is Persona.TOOL or message.action in (Action.CALL, Action.HANGUP):
+        return []
+    if message.persona is Persona.HUMAN:
+        return [{"role": "user", "content": _one_line(message.content)}]
+    calls = [
+        "<tool_call>\n"
+        + json.dumps({"name": tc.function_name, "arguments": _arguments(tc.function_arguments)})
+        + "\n</tool_call>"
+        for tc in message.tool_calls
+    ]
+    text = "\n".join([_one_line(message.content), *calls]).strip()
+    out = [{"role": "assistant", "content": text}] if text else []
+    results = [f"<tool_response>\n{tc.content}\n</tool_response>" for tc in message.tool_calls]
+    if results:
+        out.append({"role": "user", "content": "\n".join(results)})
+    return out
+
+
+def _arguments(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+
+
+def history(
+    messages: list[Message], *, max_messages: int, max_chars: int, plain: bool = False
+) -> list[dict[str, Any]]:
     """The newest messages that fit both limits, oldest first.
 
     A message and its tool results are kept or dropped together so the API never sees a tool
@@ -170,7 +291,7 @@ def history(messages: list[Message], *, max_messages: int, max_chars: int) -> li
     picked: list[list[dict[str, Any]]] = []
     used = 0
     for message in reversed(messages):
-        chunk = message_to_chat(message)
+        chunk = message_to_chat(message, plain=plain)
         if not chunk:
             continue
         size = sum(len(json.dumps(m, ensure_ascii=False)) for m in chunk)
@@ -188,9 +309,17 @@ def build_chat(
     max_messages: int = 20,
     max_chars: int = 24_000,
     documents: str | None = None,
+    profile: Profile = "full",
+    slot_hint: bool = False,
 ) -> list[dict[str, Any]]:
-    """Full `messages` for a chat completion."""
-    system = system_prompts(call, now)
+    """Full `messages` for a chat completion.
+
+    `slot_hint` tells the model the single claim field to ask for next (a guardrail).
+    """
+    if profile == "small":
+        past = history(call.messages, max_messages=max_messages, max_chars=max_chars, plain=True)
+        return [small_system_prompt(call, now, slot_hint=slot_hint), *past]
+    system = system_prompts(call, now, slot_hint=slot_hint)
     if documents:
         system.append({"role": "system", "content": DOCUMENTS_TPL.format(documents=documents)})
     return [*system, *history(call.messages, max_messages=max_messages, max_chars=max_chars)]

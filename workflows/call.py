@@ -59,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import policies
     from workflows.call_base import details_for, summary_for
     from workflows.call_phone import PhoneCall
-    from workflows.call_tools import ToolPorts, run_tool
+    from workflows.call_tools import ToolPorts, run_tool, store_answers
 
 __all__ = ["CallWorkflow", "details_for", "summary_for"]
 
@@ -390,8 +390,15 @@ class CallWorkflow(PhoneCall):
             self.call.messages.append(message)
             if result.content:
                 spoken.append(result.content)
+            if result.prefill:
+                # The model was shown these answers as stored already: store them.
+                tool_id = f"guardrail_{turn_id}_{iteration}_answers"
+                message.tool_calls.append(store_answers(self.call, result.prefill, tool_id))
+                tools_used.append(message.tool_calls[-1].function_name)
             for request in result.tool_calls:
-                message.tool_calls.append(await self._tool(turn_id, request, done))
+                message.tool_calls.append(
+                    await self._tool(turn_id, request, done, guardrails=result.guardrails)
+                )
                 tools_used.append(request.name)
             if self.call.status is CallStatus.ENDED or self._hanging_up:
                 break
@@ -457,7 +464,12 @@ class CallWorkflow(PhoneCall):
             self._llm_handle = None
 
     async def _tool(
-        self, turn_id: int, request: LlmToolCallRequest, done: dict[tuple[str, str], str]
+        self,
+        turn_id: int,
+        request: LlmToolCallRequest,
+        done: dict[tuple[str, str], str],
+        *,
+        guardrails: bool,
     ) -> ToolCall:
         key = (request.name, _canonical(request.arguments))
         if key in done:
@@ -466,7 +478,7 @@ class CallWorkflow(PhoneCall):
             result = f"Already done in this turn: {done[key]}"
         else:
             result = await run_tool(
-                self.call, request.name, request.arguments, self._ports(turn_id)
+                self.call, request.name, request.arguments, self._ports(turn_id, guardrails)
             )
             done[key] = result
         return ToolCall(
@@ -476,7 +488,7 @@ class CallWorkflow(PhoneCall):
             content=result,
         )
 
-    def _ports(self, turn_id: int) -> ToolPorts:
+    def _ports(self, turn_id: int, guardrails: bool) -> ToolPorts:
         async def end_call() -> str:
             self._ended_by_bot = True
             if self.call.channel == "phone":
@@ -540,6 +552,7 @@ class CallWorkflow(PhoneCall):
             send_sms=send_sms,
             search=search,
             emergency=emergency,
+            guardrails=guardrails,
         )
 
     async def _cancel_reminders_if_claim_complete(self) -> None:

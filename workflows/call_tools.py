@@ -16,8 +16,9 @@ from domain.call import (
     Message,
     Persona,
     Reminder,
+    ToolCall,
 )
-from domain.claim import apply_updates, parse_datetime
+from domain.claim import FieldUpdate, apply_updates, parse_datetime
 from domain.contracts import (
     EmergencyInput,
     EmergencyResult,
@@ -25,6 +26,11 @@ from domain.contracts import (
     SearchResult,
     SendSmsInput,
     SendSmsResult,
+)
+from domain.guardrails import (
+    apply_grounded_updates,
+    hang_up_refusal,
+    transfer_refusal,
 )
 from domain.phone import timezone_for
 from domain.tools import (
@@ -46,6 +52,7 @@ class ToolPorts:
 
     `end_call` and `talk_to_human` depend on the channel (a phone call plays a goodbye or a
     notice first and acts on its completion), so the workflow implements them whole.
+    `guardrails` checks the model's calls against what the caller said before running them.
     """
 
     def __init__(
@@ -58,6 +65,7 @@ class ToolPorts:
         search: Callable[[SearchInput], Awaitable[SearchResult]],
         emergency: Callable[[EmergencyInput], Awaitable[EmergencyResult]],
         schedule_reminder: Callable[[Reminder], Awaitable[None]],
+        guardrails: bool = False,
     ) -> None:
         self.now = now
         self.end_call = end_call
@@ -66,6 +74,7 @@ class ToolPorts:
         self.search = search
         self.emergency = emergency
         self.schedule_reminder = schedule_reminder
+        self.guardrails = guardrails
 
 
 async def run_tool(call: CallState, name: str, arguments: str, ports: ToolPorts) -> str:
@@ -98,9 +107,26 @@ def _tz(call: CallState) -> str:
 
 async def _updated_claim(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
     assert isinstance(args, UpdatedClaimArgs)
-    del ports
-    results = apply_updates(call.claim, call.claim_schema(), args.updates, _tz(call))
+    if ports.guardrails:
+        results = apply_grounded_updates(call, args.updates)
+    else:
+        results = apply_updates(call.claim, call.claim_schema(), args.updates, _tz(call))
     return "\n".join(r.line() for r in results)
+
+
+def store_answers(call: CallState, updates: list[FieldUpdate], tool_id: str) -> ToolCall:
+    """Store what the guardrails took from the caller's turn, as an `updated_claim` call.
+
+    Recorded like a call of the model so the history shows where each value came from.
+    """
+    results = apply_updates(call.claim, call.claim_schema(), updates, _tz(call))
+    arguments = {"updates": [u.model_dump(mode="json") for u in updates]}
+    return ToolCall(
+        tool_id=tool_id,
+        function_name=ToolName.UPDATED_CLAIM,
+        function_arguments=json.dumps(arguments, ensure_ascii=False),
+        content="\n".join(r.line() for r in results),
+    )
 
 
 async def _reminder(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
@@ -165,12 +191,16 @@ async def _speech_lang(call: CallState, args: ToolArgs, ports: ToolPorts) -> str
 
 
 async def _end_call(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
-    del call, args
+    del args
+    if ports.guardrails and (refusal := hang_up_refusal(call)):
+        return refusal
     return await ports.end_call()
 
 
 async def _talk_to_human(call: CallState, args: ToolArgs, ports: ToolPorts) -> str:
-    del call, args
+    del args
+    if ports.guardrails and (refusal := transfer_refusal(call)):
+        return refusal
     return await ports.talk_to_human()
 
 

@@ -56,8 +56,13 @@ class ChatModel(Protocol):
         *,
         user: str,
         max_tokens: int,
+        json_schema: dict[str, Any] | None = None,
     ) -> AsyncIterator[ChatChunk]:
-        """Stream the answer; `tools=None` sends no tools at all."""
+        """Stream the answer; `tools=None` sends no tools at all.
+
+        `json_schema` asks for a JSON answer following that schema (`response_format`); a
+        llama.cpp server enforces it with a grammar, so a small model cannot break the shape.
+        """
         ...
 
 

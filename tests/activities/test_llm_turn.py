@@ -173,6 +173,7 @@ async def test_sentences_reach_redis_before_the_answer_ends(
         finish_reason="stop",
         model="fast-model",
         sentences=3,
+        guardrails=True,  # the default: the workflow checks the model's tool calls
     )
     request = llm.state.requests(call.call_id)[0]
     assert request.tools and request.max_tokens == 160
@@ -462,6 +463,7 @@ class FakeModel:
         *,
         user: str,
         max_tokens: int,
+        json_schema: dict[str, Any] | None = None,
     ) -> AsyncIterator[ChatChunk]:
         self.calls += 1
         for chunk in self.chunks:

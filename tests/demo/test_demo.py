@@ -51,6 +51,7 @@ def test_the_demo_call_completes_with_a_claim_and_a_synthesis(
     # The summary at the end, and where to look at the call afterwards.
     claim = out.split("==> the claim", 1)[1]
     assert re.search(r"policy_number\s+B-?01371946", claim), claim
+    assert re.search(r"policyholder_name\s+Jane Miller", claim), claim
     assert "==> synthesis" in out and "your car accident in Lyon" in out
     assert "==> next action: requires_expertise" in out
     assert re.search(r"voice-to-voice .*: p50 \d+ ms, p95 \d+ ms", out), out

@@ -79,7 +79,8 @@ async def test_car_accident_claim_filled_over_several_turns(stack: Stack) -> Non
         user=call_id,
     )
     turns = [
-        "Hello, a truck hit my car from behind this morning at 8:30.",
+        # A date the caller says: the guardrails store only what the caller said.
+        "Hello, a truck hit my car from behind on 25 November 2026 at 8:30.",
         "It was on the A6 near Lyon, exit 33.",
         "Nobody is hurt. It was a white delivery truck AB-123-CD, Marie Curie saw it.",
         "Jean Dupont, jean.dupont@example.com, +33 6 12 34 56 78, policy POL-889-221, "
