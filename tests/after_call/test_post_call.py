@@ -63,3 +63,16 @@ async def test_post_call_retries_an_invalid_answer_and_stores_the_results(stack:
     assert retry[0].messages[-2] == {"role": "assistant", "content": 'Sure! {"short": "accident"}'}
     stored = await stack.store.get(call_id)
     assert stored is not None and stored.synthesis == final.synthesis
+
+
+def test_an_sms_that_repeats_the_instructions_is_never_sent() -> None:
+    from activities.post_call import _repeats_instructions
+
+    assert _repeats_instructions(
+        "Thank them, summarise what was recorded and the next steps (reminders), in at most 300"
+        " characters, no Markdown, signed Amélie from Contoso. Answer with the message only."
+    )
+    assert not _repeats_instructions(
+        "Thank you Jane: we recorded your car accident claim (policy B01371946); an adjuster"
+        " will contact you. Amélie, Contoso"
+    )

@@ -9,15 +9,19 @@ import pytest
 from domain.call import CallInitiate, CallState, Message, Persona, ToolCall
 from domain.claim import FieldUpdate
 from domain.guardrails import (
+    ANYTHING_ELSE,
     Evidence,
     apply_grounded_updates,
     asks_for,
+    echoes_caller,
     extract_answer,
     find_dates,
     find_emails,
     find_times,
     hang_up_refusal,
     next_missing_field,
+    question_for,
+    repeats_bot,
     requested_tool,
     transfer_refusal,
     with_updates,
@@ -293,3 +297,47 @@ def test_the_full_prompt_gets_the_next_field_as_a_last_rule() -> None:
         " do not ask for anything else."
     )
     assert "# Next question" not in build_chat(state, NOW)[1]["content"]
+
+
+# --- the bot's own questions (small profile) ----------------------------------------------
+
+
+def test_every_question_of_the_bot_is_recognised_as_asking_for_its_field() -> None:
+    fields = call().claim_schema()
+    for field in fields:
+        assert asks_for(field, question_for(field)), (field.name, question_for(field))
+    # and the caller's answer to it is stored on the next turn
+    asked = call(
+        ("bot", question_for(next(f for f in fields if f.name == "policy_number"))),
+        ("caller", "It is B01371946."),
+        claim={"incident_description": "x", "policyholder_name": "Jane Miller"},
+    )
+    assert [u.field for u in extract_answer(asked)] == ["policy_number"]
+
+
+def test_a_custom_field_gets_a_question_naming_it() -> None:
+    from domain.claim import ClaimField, ClaimFieldType
+
+    field = ClaimField(name="vehicle_plate", type=ClaimFieldType.TEXT, description="Licence plate")
+    question = question_for(field)
+    assert "vehicle plate" in question and asks_for(field, question)
+    assert ANYTHING_ELSE.endswith("?")
+
+
+def test_a_reply_repeating_the_caller_is_recognised() -> None:
+    state = call(("caller", "A truck hit the back of my car at a red light."))
+    assert echoes_caller("A truck hit the back of my car at a red light.", state)
+    assert not echoes_caller("I am sorry to hear about the truck.", state)
+    assert not echoes_caller("Ok.", state)
+
+
+def test_a_sentence_the_bot_already_said_is_recognised() -> None:
+    state = call(("bot", "I'm sorry, but I can't assist with that. Where did it happen?"))
+    assert repeats_bot("I'm sorry, but I can't assist with that.", state)
+    assert not repeats_bot("When did it happen?", state)
+
+
+def test_a_clock_time_written_as_digits_by_speech_to_text() -> None:
+    assert (8, 30) in find_times("it happened this morning at about 830")
+    assert (12, 45) in find_times("at 1245")
+    assert find_times("my policy is 1234567") == set()
