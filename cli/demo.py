@@ -138,11 +138,15 @@ def run_demo(*, scripted_llm: bool = False, ports: DemoPorts | None = None) -> i
 
         with progress.step("Temporal dev server and Redis"):
             ui_port = urlparse(settings.temporal.ui_url).port or 8233
+            # A history of its own, new each run: calls left running by an earlier demo (a
+            # post-call still retrying) would otherwise resume and queue on the one local LLM.
+            history = VAR / "demo" / "temporal.db"
+            history.parent.mkdir(parents=True, exist_ok=True)
+            for stale in history.parent.glob("temporal.db*"):
+                stale.unlink()
             services.spawn(
                 "temporal",
-                dev_server_command(
-                    VAR / "temporal.db", port=int(temporal_port), ui_port=ui_port, ip=host
-                ),
+                dev_server_command(history, port=int(temporal_port), ui_port=ui_port, ip=host),
             )
             redis_url = urlparse(settings.redis.url)
             redis_host, redis_port = redis_url.hostname or "127.0.0.1", redis_url.port or 6379

@@ -176,6 +176,7 @@ class DemoCall:
                 if not await self._wait_for_bot(connection_id, result.call_id, answers):
                     break  # the bot hung up
                 line = next_line(self._last_answer(result.call), used)
+            self.say(f"  {result.latency_line()}")
             await self._end(connection_id, result)
             return result
         finally:
