@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,8 @@ from core.stores import open_store
 from domain import attributes
 from media_gateway.app import create_app as create_gateway
 from media_gateway.engines import Engines, Transcript, Vad, rms
-from media_gateway.wiring import build_speech
+from media_gateway.telemetry import GatewayTelemetry
+from media_gateway.wiring import build_speech, warm_phrases
 from scripted_llm.runner import ScriptedLlmServer
 from worker import build_worker
 
@@ -272,8 +273,19 @@ async def _serve_api(app: Any, port: int, stack: AsyncExitStack) -> None:
     raise RuntimeError("the API did not start")
 
 
-async def open_stack(work: Path, engines: Engines, stack: AsyncExitStack) -> VoiceStack:
-    """Start everything on `stack` (closed in reverse order by the caller)."""
+async def open_stack(
+    work: Path,
+    engines: Engines,
+    stack: AsyncExitStack,
+    *,
+    telemetry: GatewayTelemetry | None = None,
+    warm: bool = False,
+) -> VoiceStack:
+    """Start everything on `stack` (closed in reverse order by the caller).
+
+    `telemetry`: the gateway's instruments (default: the global providers); `warm`: synthesise
+    the static phrases before the first call, as `python -m media_gateway` does.
+    """
     redis_server = RedisProcess(workdir=work).start()
     stack.callback(redis_server.stop)
     env = await WorkflowEnvironment.start_local(
@@ -337,7 +349,10 @@ async def open_stack(work: Path, engines: Engines, stack: AsyncExitStack) -> Voi
     await _serve_api(
         create_app(settings, Services(settings, env.client, store, redis)), api_port, stack
     )
-    gateway = create_gateway(env.client, build_speech(settings, redis, engines))
+    speech = replace(build_speech(settings, redis, engines), telemetry=telemetry)
+    if warm:
+        await warm_phrases(speech, settings)
+    gateway = create_gateway(env.client, speech)
     runner = web.AppRunner(gateway, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", gateway_port).start()

@@ -26,9 +26,7 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -42,8 +40,8 @@ from temporalio.client import Client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.devserver import dev_server_command  # noqa: E402
-from core.redis_server import RedisProcess, free_port  # noqa: E402
+from bench._processes import TASK_QUEUE, cpu_seconds, run_stack, wait_port  # noqa: E402
+from core.redis_server import free_port  # noqa: E402
 from core.settings import TemporalSettings, get_settings  # noqa: E402
 from core.temporal import connect  # noqa: E402
 from domain import attributes  # noqa: E402
@@ -136,27 +134,9 @@ async def serve(port: int) -> None:
 # --- phone side -----------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-async def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"port {port} did not open")
 
 
 METADATA = json.dumps(
@@ -208,7 +188,7 @@ async def open_call(
                 callback_secret=secrets.token_urlsafe(16),
             ),
             id=attributes.workflow_id_for(call_id),
-            task_queue="bench",
+            task_queue=TASK_QUEUE,
         )
         socket = await http.ws_connect(f"ws://127.0.0.1:{port}/media/{call_id}/{token}")
         await socket.send_str(METADATA)
@@ -306,47 +286,13 @@ async def level(
 
 
 async def measure(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    temporal_port, ui_port, llm_port, gateway_port = (free_port() for _ in range(4))
-    redis_server = RedisProcess(workdir=work).start()
-    env = {
-        **os.environ,
-        "CALLCENTER_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal_port}",
-        "CALLCENTER_TEMPORAL__TASK_QUEUE": "bench",
-        "CALLCENTER_REDIS__URL": redis_server.url,
-        "CALLCENTER_LLM__FAST__ENDPOINT": f"http://127.0.0.1:{llm_port}/v1",
-        "CALLCENTER_LLM__SLOW__ENDPOINT": f"http://127.0.0.1:{llm_port}/v1",
-        "CALLCENTER_STORE__SQLITE_PATH": str(work / "calls.sqlite3"),
-        "CALLCENTER_SEARCH__SQLITE_PATH": str(work / "search.sqlite3"),
-        "CALLCENTER_SMS__OUTBOX_PATH": str(work / "sms.jsonl"),
-        "LOG_LEVEL": "WARNING",
-    }
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    processes = [
-        subprocess.Popen(
-            dev_server_command(work / "temporal.db", port=temporal_port, ui_port=ui_port), **quiet
-        ),
-        # The worker answers the gateway's `get_state` queries; the LLM only a silence prompt.
-        subprocess.Popen(
-            [sys.executable, "-m", "scripted_llm", "--port", str(llm_port)], cwd=ROOT, **quiet
-        ),
-    ]
-    try:
-        await wait_port(temporal_port)
-        await wait_port(llm_port)
-        processes.append(
-            subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, **quiet)
-        )
-        gateway = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(gateway_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        processes.append(gateway)
+    # The worker answers the gateway's `get_state` queries; the LLM only a silence prompt.
+    async with run_stack("bench-gateway-") as stack:
+        gateway_port = free_port()
+        gateway = stack.spawn([sys.executable, __file__, "--serve", str(gateway_port)], stderr=True)
         await wait_port(gateway_port)
-        client = await connect(TemporalSettings(address=f"127.0.0.1:{temporal_port}"))
-        redis = Redis.from_url(redis_server.url)
+        client = await connect(TemporalSettings(address=stack.temporal_address))
+        redis = Redis.from_url(stack.redis_url)
         print(
             f"{'calls':>5} | {'jitter p50':>10} {'p99':>6} (ms) | {'late phone':>10} "
             f"{'gateway':>7} | {'CPU s/call/s':>12} {'gateway':>7} {'phones':>6} (cores)"
@@ -367,15 +313,6 @@ async def measure(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(1)  # let the closed sessions go
         await redis.aclose()
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        redis_server.stop()
 
 
 def main() -> None:

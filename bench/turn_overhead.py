@@ -17,9 +17,7 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -31,8 +29,7 @@ from temporalio.client import Client, WorkflowUpdateStage
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.devserver import dev_server_command  # noqa: E402
-from core.redis_server import RedisProcess, free_port  # noqa: E402
+from bench._processes import TASK_QUEUE, cpu_seconds, run_stack  # noqa: E402
 from core.settings import TemporalSettings  # noqa: E402
 from core.temporal import connect  # noqa: E402
 from domain.call import CallInitiate  # noqa: E402
@@ -43,27 +40,9 @@ from workflows.call import CallWorkflow  # noqa: E402
 REPLY = "Thank you, I have noted that. What else can you tell me?"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-async def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"port {port} did not open")
 
 
 async def one_call(
@@ -118,41 +97,13 @@ async def one_call(
 
 
 async def measure(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="bench-turn-"))
-    temporal_port, ui_port, llm_port = free_port(), free_port(), free_port()
-    redis_server = RedisProcess(workdir=work).start()
-    env = {
-        **os.environ,
-        "CALLCENTER_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal_port}",
-        "CALLCENTER_TEMPORAL__TASK_QUEUE": "bench",
-        "CALLCENTER_REDIS__URL": redis_server.url,
-        "CALLCENTER_LLM__FAST__ENDPOINT": f"http://127.0.0.1:{llm_port}/v1",
-        "CALLCENTER_LLM__SLOW__ENDPOINT": f"http://127.0.0.1:{llm_port}/v1",
-        "CALLCENTER_STORE__SQLITE_PATH": str(work / "calls.sqlite3"),
-        "CALLCENTER_SEARCH__SQLITE_PATH": str(work / "search.sqlite3"),
-        "CALLCENTER_SMS__OUTBOX_PATH": str(work / "sms.jsonl"),
-        "LOG_LEVEL": "WARNING",
-    }
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    processes = [
-        subprocess.Popen(
-            dev_server_command(work / "temporal.db", port=temporal_port, ui_port=ui_port), **quiet
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "scripted_llm", "--port", str(llm_port)], cwd=ROOT, **quiet
-        ),
-    ]
-    try:
-        await wait_port(temporal_port)
-        await wait_port(llm_port)
-        processes.append(
-            subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, **quiet)
-        )
-        client = await connect(TemporalSettings(address=f"127.0.0.1:{temporal_port}"))
-        redis = Redis.from_url(redis_server.url)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{llm_port}") as llm:
+    async with run_stack("bench-turn-") as stack:
+        processes = stack.processes  # the dev server, the LLM and the worker
+        client = await connect(TemporalSettings(address=stack.temporal_address))
+        redis = Redis.from_url(stack.redis_url)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.llm_port}") as llm:
             await llm.post("/_script", json={"default": {"text": REPLY}})
-            await one_call(client, redis, llm, "bench", 3, 0.1)  # warm-up
+            await one_call(client, redis, llm, TASK_QUEUE, 3, 0.1)  # warm-up
             print(
                 f"{'calls':>5} {'turns':>6} | {'→ LLM p50':>10} {'p95':>7} | "
                 f"{'→ sentence p50':>15} {'p95':>7}   (ms)"
@@ -163,7 +114,10 @@ async def measure(args: argparse.Namespace) -> None:
                 pids = [p.pid for p in processes] + [os.getpid()]
                 before = [cpu_seconds(pid) for pid in pids]
                 results = await asyncio.gather(
-                    *(one_call(client, redis, llm, "bench", args.turns, args.gap) for _ in range(n))
+                    *(
+                        one_call(client, redis, llm, TASK_QUEUE, args.turns, args.gap)
+                        for _ in range(n)
+                    )
                 )
                 used = [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
                 to_llm = [v for r in results for v in r[0]]
@@ -178,15 +132,6 @@ async def measure(args: argparse.Namespace) -> None:
                     )
                 )
         await redis.aclose()
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        redis_server.stop()
 
 
 def main() -> None:

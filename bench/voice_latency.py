@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import os
 import sys
@@ -79,7 +80,10 @@ from scripted_llm.script import ScriptedReply
 
 RATE = 16_000  # the call's audio (pcm16k)
 FRAME_BYTES = RATE * 2 // 50
-REPLY = "I see, thank you. Where exactly did it happen?"
+# Numbered: every answer is a new sentence, as an LLM's are, so the gateway's phrase cache
+# (which replays sentences it has already synthesised) never answers for Piper.
+REPLY = "I see, thank you, note {n}. Where exactly did it happen?"
+REPLY_NUMBERS = itertools.count(1)
 CALLER = [
     "My car was stolen yesterday.",
     "It was parked in front of my house.",
@@ -160,7 +164,6 @@ async def run_call(
     profile: str,
 ) -> tuple[list[dict[str, float]], list[str]]:
     call_id, connection_id = await stack.call()
-    stack.llm.state.set_default(ScriptedReply(text=REPLY, **PROFILES[profile]), user=call_id)
     tap: PhoneTap = await stack.tap(connection_id)
     # The greeting first: wait until it was spoken and the line went quiet.
     await wait_until(lambda: bool(tap.received), 30, "the greeting")
@@ -173,6 +176,8 @@ async def run_call(
         if fake_stt is not None:
             fake_stt.text = texts[i]
         ends = len(tap.voice_end)
+        reply = REPLY.format(n=next(REPLY_NUMBERS))
+        stack.llm.state.add(ScriptedReply(text=reply, **PROFILES[profile]), user=call_id)
         await stack.acs.client.play_audio(connection_id, callers[i], RATE)
         await wait_until(lambda n=ends: len(tap.voice_end) > n, 30, "the caller's speech")
         end = tap.voice_end[-1]

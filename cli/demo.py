@@ -23,14 +23,7 @@ import httpx
 
 from acs_emulator.client import EmulatorClient
 from cli.demo_call import DemoResult
-from cli.dev import (
-    DEMO_SCRIPT,
-    EMULATOR_BOT_NUMBER,
-    EMULATOR_KEY,
-    EMULATOR_RESOURCE,
-    EVENT_GRID_SECRET,
-    emulator_environment,
-)
+from cli.dev import DEMO_SCRIPT, emulator_command, emulator_environment
 from cli.processes import ServiceFailed, Services, http_ok, port_open
 from core.devserver import dev_server_command
 from core.redis_server import RedisProcess, answers
@@ -164,13 +157,7 @@ def run_demo(*, scripted_llm: bool = False, ports: DemoPorts | None = None) -> i
         with progress.step("LLM server" + (" (scripted)" if scripted_llm else " (llama.cpp)")):
             _start_llm(services, progress, ports, scripted_llm)
         with progress.step("ACS emulator, media gateway (loads speech models), worker, API"):
-            services.spawn(
-                "acs-emulator",
-                [sys.executable, "-m", "acs_emulator", "--port", str(ports.emulator),
-                 "--access-key", EMULATOR_KEY, "--resource-id", EMULATOR_RESOURCE,
-                 "--bot-number", EMULATOR_BOT_NUMBER,
-                 "--event-grid-url", f"{api_url}/eventgrid/events?secret={EVENT_GRID_SECRET}"],
-            )  # fmt: skip
+            services.spawn("acs-emulator", emulator_command(api_url, ports.emulator))
             services.spawn("media-gateway", [sys.executable, "-m", "media_gateway"])
             services.spawn("worker", [sys.executable, "-m", "worker"])
             services.spawn("api", [sys.executable, "-m", "api.main"])

@@ -44,6 +44,16 @@ def emulator_environment(api_url: str, gateway_port: int) -> dict[str, str]:
     }
 
 
+def emulator_command(api_url: str, port: int = EMULATOR_PORT) -> list[str]:
+    """The ACS emulator on `port` with the fixed identity, its events posted to the API."""
+    return [
+        sys.executable, "-m", "acs_emulator", "--port", str(port),
+        "--access-key", EMULATOR_KEY, "--resource-id", EMULATOR_RESOURCE,
+        "--bot-number", EMULATOR_BOT_NUMBER,
+        "--event-grid-url", f"{api_url}/eventgrid/events?secret={EVENT_GRID_SECRET}",
+    ]  # fmt: skip
+
+
 def run_dev(*, scripted_llm: bool = False, emulator: bool = False) -> int:
     settings = get_settings()
     VAR.mkdir(exist_ok=True)
@@ -73,13 +83,7 @@ def run_dev(*, scripted_llm: bool = False, emulator: bool = False) -> int:
         if emulator:
             gateway_port = settings.telephony.gateway_port
             services.env.update(emulator_environment(api_url, gateway_port))
-            services.spawn(
-                "acs-emulator",
-                [sys.executable, "-m", "acs_emulator", "--port", str(EMULATOR_PORT),
-                 "--access-key", EMULATOR_KEY, "--resource-id", EMULATOR_RESOURCE,
-                 "--bot-number", EMULATOR_BOT_NUMBER,
-                 "--event-grid-url", f"{api_url}/eventgrid/events?secret={EVENT_GRID_SECRET}"],
-            )  # fmt: skip
+            services.spawn("acs-emulator", emulator_command(api_url))
         services.wait("temporal", lambda: port_open(host, int(port)), 60)
         if emulator:
             services.spawn("media-gateway", [sys.executable, "-m", "media_gateway"])

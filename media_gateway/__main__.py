@@ -13,9 +13,8 @@ from redis.asyncio import Redis
 from core.settings import get_settings
 from core.temporal import connect
 from media_gateway.app import create_app
-from media_gateway.phrase_cache import CachedTts
 from media_gateway.telemetry import configure_telemetry
-from media_gateway.wiring import build_speech, static_phrases
+from media_gateway.wiring import build_speech, warm_phrases
 
 
 async def serve(host: str, port: int) -> None:
@@ -23,11 +22,9 @@ async def serve(host: str, port: int) -> None:
     client = await connect(settings.temporal)
     redis = Redis.from_url(settings.redis.url, max_connections=settings.redis.max_connections)
     speech = build_speech(settings, redis)  # loads the models before the first call arrives
-    if isinstance(speech.engines.tts, CachedTts):
-        # The greeting and prompts are ready before the first call: no synthesis delay.
-        voices: list[str | None] = [None, *sorted(set(speech.engines.voices.values()))]
-        warmed = await speech.engines.tts.warm(static_phrases(settings), voices)
-        logging.getLogger(__name__).info("%d static phrases synthesised", warmed)
+    # The greeting and prompts are ready before the first call: no synthesis delay.
+    warmed = await warm_phrases(speech, settings)
+    logging.getLogger(__name__).info("%d static phrases synthesised", warmed)
     runner = web.AppRunner(create_app(client, speech), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

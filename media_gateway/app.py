@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain import attributes
-from media_gateway.control import TemporalCallControl
+from media_gateway.control import CallView, TemporalCallControl, view_of
 from media_gateway.engines import Engines
 from media_gateway.protocol import AudioFrame, AudioMetadata, Dtmf, parse
 from media_gateway.session import CallSession, FlagsSource, SessionConfig, default_flags
@@ -39,6 +39,8 @@ POLICY_VIOLATION = 4401  # application close code: authentication failed
 class Session:
     call_id: str
     connection_id: str | None
+    accepted_at: float  # monotonic: the socket was accepted (before the token check)
+    view: CallView | None = None  # the call when its token was checked
     started: float = field(default_factory=time.monotonic)
     metadata: AudioMetadata | None = None
     frames: int = 0
@@ -67,24 +69,35 @@ TEMPORAL = web.AppKey("temporal", Client)
 SPEECH = web.AppKey("speech", Speech)
 
 
-async def _token_ok(client: Client, call_id: str, token: str) -> bool:
+async def _authorised(client: Client, call_id: str, token: str) -> CallView | None:
+    """The call as the gateway needs it, when `token` is the call's media token."""
     handle = client.get_workflow_handle_for(CallWorkflow.run, attributes.workflow_id_for(call_id))
     try:
         call = await handle.query(CallWorkflow.get_state)
     except RPCError:
-        return False
-    return bool(call.media_token) and hmac.compare_digest(call.media_token or "", token)
+        return None
+    if not call.media_token or not hmac.compare_digest(call.media_token, token):
+        return None
+    return view_of(call)
 
 
 async def media(request: web.Request) -> web.WebSocketResponse:
+    accepted_at = time.monotonic()
     call_id = request.match_info["call_id"]
     socket = web.WebSocketResponse(heartbeat=20)
     await socket.prepare(request)
-    if not await _token_ok(request.app[TEMPORAL], call_id, request.match_info["token"]):
+    view = await _authorised(request.app[TEMPORAL], call_id, request.match_info["token"])
+    if view is None:
         log.warning("media for call %s refused: bad token", call_id)
         await socket.close(code=POLICY_VIOLATION, message=b"unauthorized")
         return socket
-    session = Session(call_id, request.headers.get("x-ms-call-connection-id"), socket=socket)
+    session = Session(
+        call_id,
+        request.headers.get("x-ms-call-connection-id"),
+        accepted_at=accepted_at,
+        view=view,
+        socket=socket,
+    )
     request.app[SESSIONS].setdefault(call_id, []).append(session)
     log.info("media for call %s connected (connection %s)", call_id, session.connection_id)
     try:
@@ -137,9 +150,12 @@ async def _live(
             flags=speech.flags,
             config=speech.config,
             telemetry=speech.telemetry,
+            media_started_at=session.accepted_at,
         )
         try:
-            await call.start()
+            # The view read for the token is fresh: one query less before the greeting.
+            view, session.view = session.view, None
+            await call.start(view)
         except (RPCError, RedisError):  # no live audio for this socket; the call goes on
             log.exception("call %s: live audio could not start", session.call_id)
             return

@@ -12,8 +12,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from domain import attributes
-from domain.call import CallStatus
-from domain.contracts import BargeIn, UserTurn
+from domain.call import CallState, CallStatus
+from domain.contracts import BargeIn, TurnReply, UserTurn
 from workflows.call import CallWorkflow
 
 
@@ -26,6 +26,14 @@ class CallView:
     ended: bool = False
 
 
+def view_of(call: CallState) -> CallView:
+    return CallView(
+        last_turn_id=call.last_turn_id,
+        lang=call.lang.short_code,
+        ended=call.status is CallStatus.ENDED,
+    )
+
+
 class StaleTurnError(Exception):
     """The workflow already applied a turn with this id (it moved on without the gateway)."""
 
@@ -33,8 +41,11 @@ class StaleTurnError(Exception):
 class CallControl(Protocol):
     async def view(self) -> CallView: ...
 
-    async def user_turn(self, turn: UserTurn) -> None:
-        """Send the turn and wait until the workflow has answered it; may raise StaleTurnError."""
+    async def user_turn(self, turn: UserTurn) -> TurnReply | None:
+        """Send the turn and wait until the workflow has answered it; may raise StaleTurnError.
+
+        The reply tells the tools the bot used (a new language, say); None when unknown.
+        """
         ...
 
     async def barge_in(self, event: BargeIn) -> None: ...
@@ -53,16 +64,11 @@ class TemporalCallControl:
         )
 
     async def view(self) -> CallView:
-        call = await self._handle.query(CallWorkflow.get_state)
-        return CallView(
-            last_turn_id=call.last_turn_id,
-            lang=call.lang.short_code,
-            ended=call.status is CallStatus.ENDED,
-        )
+        return view_of(await self._handle.query(CallWorkflow.get_state))
 
-    async def user_turn(self, turn: UserTurn) -> None:
+    async def user_turn(self, turn: UserTurn) -> TurnReply | None:
         try:
-            await self._handle.execute_update(CallWorkflow.user_turn, turn)
+            return await self._handle.execute_update(CallWorkflow.user_turn, turn)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type == "StaleTurn":

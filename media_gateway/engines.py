@@ -10,12 +10,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from providers.speech.audio import Resampler, resample, rms
-from providers.speech.base import SpeechToText, TextToSpeech, Transcript, Vad
+from providers.speech.base import (
+    SpeechStream,
+    SpeechToText,
+    StreamingSpeechToText,
+    TextToSpeech,
+    Transcript,
+    Vad,
+)
 
 __all__ = [
     "Engines",
     "Resampler",
+    "SpeechStream",
     "SpeechToText",
+    "StreamingSpeechToText",
     "TextToSpeech",
     "Transcript",
     "Vad",

@@ -19,7 +19,7 @@ class CachedTts:
     """A `TextToSpeech` that replays audio it has already produced for the same input."""
 
     def __init__(self, tts: TextToSpeech, *, max_entries: int = 512) -> None:
-        self._tts = tts
+        self.engine = tts
         self._max = max_entries
         self._audio: OrderedDict[tuple[str, str | None, float], list[bytes]] = OrderedDict()
         self.sample_rate = tts.sample_rate
@@ -37,7 +37,7 @@ class CachedTts:
                 yield chunk
             return
         chunks: list[bytes] = []
-        async for chunk in self._tts.synthesize(text, voice=voice, rate=rate):
+        async for chunk in self.engine.synthesize(text, voice=voice, rate=rate):
             chunks.append(chunk)
             yield chunk
         if len(key[0]) <= MAX_CACHED_CHARS:

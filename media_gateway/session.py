@@ -20,12 +20,25 @@ from domain.contracts import BargeIn, UserTurn
 from domain.flags import FeatureFlags
 from media_gateway import turns
 from media_gateway.bargein import Overlap
-from media_gateway.control import CallControl, StaleTurnError
+from media_gateway.control import CallControl, CallView, StaleTurnError
 from media_gateway.echo import EchoGuard
-from media_gateway.engines import Engines, Resampler, resample
-from media_gateway.listening import Listener, SpeechEnded, SpeechStarted, TurnDetector
+from media_gateway.engines import (
+    Engines,
+    Resampler,
+    SpeechStream,
+    StreamingSpeechToText,
+    resample,
+)
+from media_gateway.listening import (
+    Listener,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    TurnDetector,
+)
 from media_gateway.pacing import Pacer
 from media_gateway.protocol import stop_audio_message
+from media_gateway.recognition import LiveRecognizer
 from media_gateway.speaking import Send, Speaker
 from media_gateway.telemetry import GatewayTelemetry, default_telemetry
 from providers.sentences.redis_stream import RedisSentenceStream
@@ -48,6 +61,10 @@ async def default_flags() -> FeatureFlags:
     return FeatureFlags()
 
 
+async def _ready(view: CallView) -> CallView:
+    return view
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """Gateway tunables that are not feature flags."""
@@ -56,6 +73,8 @@ class SessionConfig:
     pre_roll_ms: float = 200
     number_hold_ms: float = 1_500  # extra wait when the caller is mid-number or mid-spelling
     backchannel_max_ms: float = 600  # shorter overlapping speech is judged on its transcript
+    # Of the `vad_cutoff_timeout_ms` from the onset, the part that must be voice to barge in.
+    barge_in_voiced_ratio: float = 0.6
     echo_guard: bool = True
     echo_threshold: float = 0.6
     echo_max_lag_ms: float = 300
@@ -63,6 +82,11 @@ class SessionConfig:
     # is often written while ACS is still opening the stream.
     catch_up_ms: int = 2_000
     dtmf_gather_ms: float = 1_500  # keys pressed within this are one turn ("(keypad) 0612")
+    # Transcribe an utterance when the caller pauses (`pre_roll_ms` into the silence), not
+    # when the silence timeout ends it: the transcript is mostly ready at the end of the turn.
+    # A pause that is not the end costs one wasted transcription. (A streaming recogniser
+    # hears the utterance live instead.)
+    early_stt: bool = True
 
 
 @dataclass
@@ -70,6 +94,8 @@ class _Utterance:
     ended: SpeechEnded
     overlap: Overlap | None
     starts_seen: int  # speech starts counted when it ended
+    stream: SpeechStream | None = None  # heard live (a streaming recogniser)
+    early: asyncio.Task[str] | None = None  # its transcript, started when the caller paused
 
 
 class CallSession:
@@ -88,8 +114,12 @@ class CallSession:
         config: SessionConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         telemetry: GatewayTelemetry | None = None,
+        media_started_at: float | None = None,
     ) -> None:
+        """`media_started_at`: when the media socket was accepted (the greeting's clock)."""
         self.call_id = call_id
+        self._media_started_at = media_started_at
+        self._created_at = clock()
         self.telemetry = (telemetry or default_telemetry()).for_call(call_id, clock)
         self.sample_rate = sample_rate
         self.config = config or SessionConfig()
@@ -117,6 +147,14 @@ class CallSession:
             pre_roll_ms=self.config.pre_roll_ms,
         )
         self.listener = Listener(vad, sample_rate, self.detector, self.echo)
+        stt = engines.stt
+        self.live = (
+            LiveRecognizer(stt, vad.sample_rate, lambda: self.lang, call_id=call_id)
+            if isinstance(stt, StreamingSpeechToText)
+            else None
+        )
+        if self.live is not None:
+            self.detector.on_frame = self.live.frame
         self._echo_resampler = Resampler(sample_rate, vad.sample_rate)
         self.pacer = Pacer(clock=clock, on_late=self.telemetry.frame_late)
         self.speaker: Speaker | None = None
@@ -130,6 +168,7 @@ class CallSession:
         self._utterances: asyncio.Queue[_Utterance] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._assembler: asyncio.Task[None] | None = None
+        self._early: tuple[bytes, asyncio.Task[str]] | None = None  # audio, its transcript
         self._keys: list[str] = []
         self._keys_task: asyncio.Task[None] | None = None
         self._last_activity = clock()  # caller speech, bot audio or a turn: not silence
@@ -137,22 +176,33 @@ class CallSession:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Read the call (turn numbering, language), the flags and the stream position."""
-        view = await self._control.view()
-        self.next_turn_id = view.last_turn_id + 1
-        self.lang = view.lang
-        await self._refresh_flags()
-        seconds, micros = await self._redis.time()
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
+    async def start(self, view: CallView | None = None) -> None:
+        """Read the call (turn numbering, language), the flags and the stream position.
+
+        `view`: the call as just read (the gateway's token check), saving a query.
+        """
         sentences = RedisSentenceStream(self._redis)
+        # Concurrently: the greeting waits for all of them.
+        (call, (seconds, micros), taken, _) = await asyncio.gather(
+            self._control.view() if view is None else _ready(view),
+            self._redis.time(),
+            sentences.last_taken(self.call_id),
+            self._refresh_flags(),
+        )
+        self.next_turn_id = call.last_turn_id + 1
+        self.lang = call.lang
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
         # A first connection catches up on what was written just before it (the greeting);
         # a replacement gateway starts after what the previous one already took, so the bot
         # never says a sentence twice.
         start = f"{max(now_ms - self.config.catch_up_ms, 0)}-0"
-        taken = await sentences.last_taken(self.call_id)
         if taken is not None and _entry_key(taken) > _entry_key(start):
             start = taken
+        if taken is None and call.last_turn_id == 0 and self._media_started_at is not None:
+            # A new call: its first frame is the greeting, measured from the socket's accept.
+            self.telemetry.media_started(self._media_started_at)
+            self.telemetry.media_mark("session.created", self._created_at)
+            self.telemetry.media_mark("session.started")
         self.speaker = Speaker(
             self.call_id,
             sentences,
@@ -177,10 +227,15 @@ class CallSession:
             for t in [self._assembler, self._keys_task, self._silence_watch, *self._tasks]
             if t is not None
         ]
+        self._take_early(None)
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=STOP_WAIT_SEC)
+        if self.live is not None:
+            self.live.close()
+        while not self._utterances.empty():  # not transcribed: their streams stop too
+            self._drop(self._utterances.get_nowait())
         self.telemetry.close()
 
     async def _refresh_flags(self) -> None:
@@ -221,19 +276,36 @@ class CallSession:
                 self._speech_started.set()
                 if self.speaker is not None and self.speaker.active:
                     self._overlap = Overlap(event.onset_at)
+                stream = self.live.current if self.live is not None else None
+                if stream is not None and self._overlap is not None:
+                    self._spawn(self._follow_partials(stream, self._overlap))
+            elif isinstance(event, SpeechPaused):
+                if self.live is None and self.config.early_stt:
+                    self._take_early(None)  # the caller spoke again since: that one is stale
+                    self._early = (event.pcm, asyncio.create_task(self._transcribe_pcm(event.pcm)))
             else:
-                self._utterances.put_nowait(_Utterance(event, self._overlap, self._speech_starts))
+                stream = self.live.take() if self.live is not None else None
+                utterance = _Utterance(event, self._overlap, self._speech_starts, stream)
+                utterance.early = self._take_early(event.pcm)
+                self._utterances.put_nowait(utterance)
                 self._overlap = None
-        await self._check_barge_in()
+        await self._check_barge_in(now)
 
-    async def _check_barge_in(self) -> None:
+    async def _check_barge_in(self, now: float) -> None:
         overlap, speaker = self._overlap, self.speaker
         if overlap is None or speaker is None or not self.detector.in_speech:
             return
         voiced_s = self.detector.voiced_s
-        if overlap.stopped is None and voiced_s >= self.flags.vad_cutoff_timeout_ms / 1000:
+        cutoff_s = self.flags.vad_cutoff_timeout_ms / 1000
+        # The cutoff is a timer from the onset (checked on every 20 ms frame, not only on
+        # whole VAD frames); it runs through a short pause ("Wait, ..."), and fires once
+        # enough of it was voice: a cough or a click is shorter than that.
+        voiced_enough = self.detector.voice_s >= cutoff_s * self.config.barge_in_voiced_ratio
+        if overlap.stopped is None and self.detector.span_at(now) >= cutoff_s and voiced_enough:
             await self._stop_audio(overlap)
         if not overlap.confirmed and voiced_s >= self.config.backchannel_max_ms / 1000:
+            if overlap.stopped is None:  # too long for a backchannel, whatever the cutoff
+                await self._stop_audio(overlap)
             self._confirm(overlap)
 
     async def _stop_audio(self, overlap: Overlap) -> None:
@@ -243,6 +315,20 @@ class CallSession:
         self.stop_audio_at.append(overlap.stop_sent_at)
         self.telemetry.barge_in(self.speaker.turn_id, overlap.onset_at, overlap.stop_sent_at)
         overlap.stopped = await self.speaker.stop()
+
+    async def _follow_partials(self, stream: SpeechStream, overlap: Overlap) -> None:
+        """Words (not a backchannel, nor its start) heard over the bot: a real interruption,
+        confirmed now rather than at the end of the utterance."""
+        async for text in stream.partials():
+            if overlap.confirmed:
+                return
+            if turns.may_be_backchannel(text):
+                continue
+            if overlap.stopped is None:
+                await self._stop_audio(overlap)
+            if not overlap.confirmed:
+                self._confirm(overlap)
+            return
 
     def _confirm(self, overlap: Overlap) -> None:
         """A real interruption: drop the rest of the answer and tell the workflow."""
@@ -270,13 +356,17 @@ class CallSession:
         parts: list[str] = []
         while True:
             utterance = await self._utterances.get()
+            if self._too_little_voice(utterance):
+                self._drop(utterance)
+                continue
             stt_started = self._clock()
-            text = await self._transcribe(utterance.ended.pcm)
+            text = await self._transcribe(utterance)
             stt = (stt_started, self._clock())
             self.telemetry.stt_done(*stt)
             overlap = utterance.overlap
             if overlap is not None and not overlap.confirmed:
-                if turns.is_backchannel(text):
+                speech_s = utterance.ended.speech_s
+                if turns.is_backchannel(text) or turns.implausible(text, speech_s):
                     self._resume(overlap)
                     continue
                 if overlap.stopped is None:
@@ -296,6 +386,23 @@ class CallSession:
                 await asyncio.gather(overlap.signal, return_exceptions=True)
             self._spawn(self._send_turn(joined, utterance.ended.ended_at, stt))
 
+    @staticmethod
+    def _drop(utterance: _Utterance) -> None:
+        """Not to be transcribed: its recognition stops."""
+        if utterance.stream is not None:
+            utterance.stream.close()
+        if utterance.early is not None:
+            utterance.early.cancel()
+
+    def _too_little_voice(self, utterance: _Utterance) -> bool:
+        """Over the bot, less voice than a barge-in needs: a cough, a click, or echo frames
+        the guard missed (their words are in the utterance's audio: not worth a transcript)."""
+        overlap = utterance.overlap
+        if overlap is None or overlap.stopped is not None or overlap.confirmed:
+            return False
+        cutoff_s = self.flags.vad_cutoff_timeout_ms / 1000
+        return utterance.ended.voice_s < cutoff_s * self.config.barge_in_voiced_ratio
+
     async def _more_speech(self, utterance: _Utterance, until: float) -> bool:
         """Whether the caller speaks again before `until` (monotonic)."""
         while True:
@@ -308,7 +415,28 @@ class CallSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._speech_started.wait(), left)
 
-    async def _transcribe(self, pcm: bytes) -> str:
+    def _take_early(self, pcm: bytes | None) -> asyncio.Task[str] | None:
+        """The early transcript of exactly `pcm`, if one was started; any other is cancelled
+        (a pending transcription then never runs)."""
+        early, self._early = self._early, None
+        if early is None:
+            return None
+        if early[0] == pcm:
+            return early[1]
+        early[1].cancel()
+        return None
+
+    async def _transcribe(self, utterance: _Utterance) -> str:
+        if utterance.stream is not None:
+            try:
+                return (await utterance.stream.final()).text.strip()
+            except Exception as exc:  # heard live but not finished: transcribe it whole
+                log.warning("call %s: live transcript failed: %s", self.call_id, exc)
+        if utterance.early is not None:
+            return await utterance.early
+        return await self._transcribe_pcm(utterance.ended.pcm)
+
+    async def _transcribe_pcm(self, pcm: bytes) -> str:
         stt = self._engines.stt
         audio = resample(pcm, self._vad_rate, stt.sample_rate)
         try:
@@ -329,7 +457,9 @@ class CallSession:
             self.turns.append(turn)
             self.telemetry.turn_sent(self.next_turn_id - 1, ended_at, stt)
             try:
-                await self._control.user_turn(turn)
+                reply = await self._control.user_turn(turn)
+                if reply is not None and "speech_lang" in reply.tool_calls:
+                    await self._refresh_lang()
                 break
             except StaleTurnError:
                 if attempt:
@@ -339,6 +469,13 @@ class CallSession:
                     self.next_turn_id, (await self._control.view()).last_turn_id + 1
                 )
         await self._refresh_flags()
+
+    async def _refresh_lang(self) -> None:
+        """The bot switched language: the caller is heard in the new one from now on."""
+        try:
+            self.lang = (await self._control.view()).lang
+        except Exception:  # the next turn is heard in the old language; the call goes on
+            log.warning("call %s: language not refreshed", self.call_id, exc_info=True)
 
     # --- keypad ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from media_gateway.telemetry import CallTelemetry, default_telemetry
 from providers.sentences.redis_stream import RedisSentenceStream
 
 STOP_WAIT_SEC = 1.0  # cancelled workers get this long to finish
+SLICE_S = 0.1  # TTS audio resampled per step before the player gets a turn
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ class Speaker:
                 continue
             self._in_flight.append(sentence)
             resampler = Resampler(self._tts.sample_rate, self._call_rate)
+            slice_bytes = round(self._tts.sample_rate * SLICE_S) * 2
             buffer = b""
             voice = self._voices.get(sentence.lang)
             received_at = sentence.received_at
@@ -216,8 +218,12 @@ class Speaker:
                 if received_at is not None:  # the first chunk only
                     self._telemetry.first_audio(sentence.turn_id, received_at)
                     received_at = None
-                buffer += resampler.process(chunk)
-                buffer = self._queue_frames(sentence, buffer)
+                # A cached phrase or a long sentence comes as one big chunk: resample it in
+                # slices and let the player send each one's frames at once.
+                for i in range(0, len(chunk), slice_bytes):
+                    buffer += resampler.process(chunk[i : i + slice_bytes])
+                    buffer = self._queue_frames(sentence, buffer)
+                    await asyncio.sleep(0)
             buffer += resampler.flush()
             if len(buffer) % self._frame_bytes:
                 buffer += bytes(self._frame_bytes - len(buffer) % self._frame_bytes)

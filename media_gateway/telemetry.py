@@ -60,6 +60,9 @@ class GatewayTelemetry:
             "call.tts.first_audio.latency", "Sentence received to its first TTS audio"
         )
         self.barge_in = seconds("call.barge_in.latency", "Caller speech onset to StopAudio sent")
+        self.greeting = seconds(
+            "call.greeting.latency", "Media stream accepted to the first bot frame sent"
+        )
         self.frames_late = meter.create_counter(
             "call.frames.late", unit="{frame}", description="Frames sent >20 ms after their slot"
         )
@@ -100,6 +103,8 @@ class CallTelemetry:
         self._clock = clock
         self._turns: dict[int, _Turn] = {}  # sent, not answered yet
         self._answered: SpanContext | None = None  # the last answered turn, linked by barge-ins
+        self._media_at: float | None = None  # a new call's stream accepted, no audio sent yet
+        self._media_marks: list[tuple[str, float]] = []
 
     def _ns(self, at: float) -> int:
         """Session-clock time → epoch nanoseconds, for span start and end times."""
@@ -113,6 +118,32 @@ class CallTelemetry:
             attributes={"call.id": self.call_id, "turn.id": turn.turn_id},
         )
         span.end(end_time=self._ns(end))
+
+    # --- media start -------------------------------------------------------------------
+
+    def media_started(self, accepted_at: float) -> None:
+        """A new call's media stream was accepted: its first bot frame is the greeting's."""
+        self._media_at = accepted_at
+
+    def media_mark(self, name: str, at: float | None = None) -> None:
+        """A step between the stream's start and the greeting (an event on its span)."""
+        if self._media_at is not None:
+            self._media_marks.append((name, self._clock() if at is None else at))
+
+    def _greeting_sent(self, turn_id: int) -> None:
+        accepted_at, self._media_at = self._media_at, None
+        assert accepted_at is not None
+        now = self._clock()
+        self.t.greeting.record(now - accepted_at)
+        span = self.t.tracer.start_span(
+            "gateway.greeting",
+            start_time=self._ns(accepted_at),
+            attributes={"call.id": self.call_id, "turn.id": turn_id},
+        )
+        for name, at in self._media_marks:
+            span.add_event(name, timestamp=self._ns(at))
+        self._media_marks = []
+        span.end(end_time=self._ns(now))
 
     # --- listening ---------------------------------------------------------------------
 
@@ -136,6 +167,7 @@ class CallTelemetry:
     def sentence_read(self, turn_id: int) -> float:
         """A sentence came from Redis; returns when, for `first_audio`."""
         now = self._clock()
+        self.media_mark("sentence.read", now)
         turn = self._turns.get(turn_id)
         if turn is not None and turn.first_sentence_at is None:
             turn.first_sentence_at = now
@@ -146,6 +178,7 @@ class CallTelemetry:
     def first_audio(self, turn_id: int, received_at: float) -> None:
         """TTS gave a sentence's first chunk; the turn's first sentence also gets a span."""
         now = self._clock()
+        self.media_mark("tts.first_audio", now)
         self.t.tts_first_audio.record(now - received_at)
         turn = self._turns.get(turn_id)
         if turn is not None and turn.first_sentence_at == received_at:
@@ -153,6 +186,8 @@ class CallTelemetry:
 
     def frame_sent(self, turn_id: int) -> None:
         """The first frame of a turn ends its span (later calls find nothing to do)."""
+        if self._media_at is not None:
+            self._greeting_sent(turn_id)
         turn = self._turns.pop(turn_id, None)
         if turn is None:
             return

@@ -32,6 +32,10 @@ _BACKCHANNELS = {
     "oui", "ouais", "d'accord", "daccord", "ok d'accord", "voilà", "hum", "euh", "ah",
     "ah oui", "oui oui", "je vois", "bien sûr", "entendu",
 }  # fmt: skip
+# A hum however the recogniser spells it: "mhm", "MHN", "hmm", "mm-hmm", "mmh".
+_HUM = re.compile(r"[mnh]*m[mnh]*(-[mnh]+)*")
+# Fast speech is ~4 words a second; Whisper's inventions on short clips are denser.
+MAX_WORDS_PER_S = 5
 PHONE_DIGITS = 10
 _PUNCTUATION = re.compile(r"[\s.,!?;:…\"«»]+")
 
@@ -67,7 +71,25 @@ def is_backchannel(text: str) -> bool:
     words = normalise(text)
     if not words or words in _BACKCHANNELS:
         return True
-    return all(word in _BACKCHANNELS for word in words.split())
+    return all(word in _BACKCHANNELS or _HUM.fullmatch(word) for word in words.split())
+
+
+def may_be_backchannel(partial: str) -> bool:
+    """A backchannel, or a partial text that may still grow into one ("i" → "i see")."""
+    words = normalise(partial)
+    if is_backchannel(words):
+        return True
+    return any(phrase.startswith(words) for phrase in _BACKCHANNELS)
+
+
+def implausible(text: str, speech_s: float) -> bool:
+    """More words than `speech_s` of voice can hold: the recogniser made them up.
+
+    Whisper, given half a second of "mhm", sometimes answers with a short sentence ("and make
+    them."); nobody says three words in that time.
+    """
+    # The VAD's span misses the softest edges of the first and last words: 0.1 s more.
+    return len(normalise(text).split()) > MAX_WORDS_PER_S * (max(speech_s, 0.0) + 0.1)
 
 
 def join(parts: list[str]) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from redis.asyncio import Redis
 
 from core.settings import Settings
 from domain.prompts import PHRASES
 from media_gateway.app import Speech
 from media_gateway.engines import Engines
+from media_gateway.phrase_cache import CachedTts
 from providers.flags.redis_flags import RedisFlags
 
 
@@ -20,7 +23,11 @@ def local_engines(settings: Settings) -> Engines:
 
     return Engines(
         vad=silero_factory(silero_vad_path()),
-        stt=WhisperStt(whisper_base_dir(), cpu_threads=settings.speech.stt_threads),
+        stt=WhisperStt(
+            whisper_base_dir(),
+            cpu_threads=settings.speech.stt_threads,
+            window_s=settings.speech.stt_window_sec,
+        ),
         tts=PiperTts(*piper_voice()),
         voices=settings.speech.voices,
     )
@@ -64,9 +71,21 @@ def static_phrases(settings: Settings) -> list[str]:
 
 
 def build_speech(settings: Settings, redis: Redis, engines: Engines | None = None) -> Speech:
+    """The engines (from the settings unless given), their TTS behind the phrase cache."""
     flags = RedisFlags(redis, key=settings.flags.redis_key, ttl_sec=settings.flags.cache_ttl_sec)
     if engines is None:
         engines = (
             azure_engines(settings) if settings.speech.kind == "azure" else local_engines(settings)
         )
+    if not isinstance(engines.tts, CachedTts):
+        engines = replace(engines, tts=CachedTts(engines.tts))
     return Speech(engines=engines, redis=redis, flags=flags.get)
+
+
+async def warm_phrases(speech: Speech, settings: Settings) -> int:
+    """Synthesise the static phrases for every configured voice, before the first call."""
+    tts = speech.engines.tts
+    if not isinstance(tts, CachedTts):
+        return 0
+    voices: list[str | None] = [None, *sorted(set(speech.engines.voices.values()))]
+    return await tts.warm(static_phrases(settings), voices)

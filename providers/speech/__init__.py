@@ -4,6 +4,20 @@ Only the interfaces are imported here; import an engine from its module
 (``providers.speech.whisper_stt``, ``.piper_tts``, ``.local_vad``), which loads its runtime.
 """
 
-from providers.speech.base import SpeechToText, TextToSpeech, Transcript, Vad
+from providers.speech.base import (
+    SpeechStream,
+    SpeechToText,
+    StreamingSpeechToText,
+    TextToSpeech,
+    Transcript,
+    Vad,
+)
 
-__all__ = ["SpeechToText", "TextToSpeech", "Transcript", "Vad"]
+__all__ = [
+    "SpeechStream",
+    "SpeechToText",
+    "StreamingSpeechToText",
+    "TextToSpeech",
+    "Transcript",
+    "Vad",
+]

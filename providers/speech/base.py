@@ -50,6 +50,36 @@ class SpeechToText(Protocol):
 
 
 @runtime_checkable
+class SpeechStream(Protocol):
+    """Live recognition of one utterance: audio in as it is heard, partial texts out."""
+
+    def push(self, pcm: bytes) -> None:
+        """Append PCM16LE mono at the engine's ``sample_rate``; raises if recognition failed."""
+        ...
+
+    def partials(self) -> AsyncIterator[str]:
+        """All words recognised so far, each time they change; ends with the stream."""
+        ...
+
+    async def final(self) -> Transcript:
+        """No more audio: the whole transcript (raises if the recognition failed)."""
+        ...
+
+    def close(self) -> None:
+        """Stop at once, no transcript (hang-up, shutdown)."""
+        ...
+
+
+@runtime_checkable
+class StreamingSpeechToText(SpeechToText, Protocol):
+    """A recogniser that also listens while the caller speaks (partials, early final)."""
+
+    def stream(self, language: str) -> SpeechStream:
+        """Start recognising an utterance in ``language`` ("fr-FR"), from the event loop."""
+        ...
+
+
+@runtime_checkable
 class TextToSpeech(Protocol):
     """Speaks text as a stream of PCM chunks, the first one as early as possible."""
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -212,7 +212,8 @@ async def test_a_completed_claim_cancels_open_reminders(stack: Stack) -> None:
                     arguments={
                         "title": "Collect the missing details",
                         "description": "Call back for the rest of the claim",
-                        "due_date_time": "2026-12-01 10:00",
+                        # Days ahead of the real clock (this stack runs in real time).
+                        "due_date_time": f"{datetime.now(UTC).date() + timedelta(days=5)} 10:00",
                         "owner": "assistant",
                     },
                 )

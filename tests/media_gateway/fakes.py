@@ -36,18 +36,115 @@ class EnergyVad:
 
 
 class ScriptedStt:
-    """Returns the next scripted text for each utterance (empty once the script is used up)."""
+    """Returns the next scripted text for each utterance (empty once the script is used up),
+    after `delay_s` (a slow recogniser); `None` in the script: the audio's length, "1.2 s"."""
 
-    def __init__(self, texts: list[str], sample_rate: int = 16_000) -> None:
+    def __init__(
+        self, texts: list[str | None], sample_rate: int = 16_000, *, delay_s: float = 0.0
+    ) -> None:
         self.sample_rate = sample_rate
         self.texts = list(texts)
-        self.durations: list[float] = []
+        self.delay_s = delay_s
+        self.durations: list[float] = []  # of the transcriptions that finished
+        self.started: list[float] = []  # monotonic time of every call, cancelled ones too
 
     async def transcribe(self, pcm: bytes, *, language: str) -> Transcript:
+        self.started.append(time.monotonic())
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         duration = len(pcm) / 2 / self.sample_rate
         self.durations.append(duration)
         text = self.texts.pop(0) if self.texts else ""
+        if text is None:
+            text = f"{duration:.1f} s"
         return Transcript(text=text, language=language, duration_s=duration)
+
+
+class ScriptedStream:
+    """One live recognition: its scripted text revealed a word per `word_s` of audio pushed,
+    after `lag_s` (a recogniser's delay); `final` answers at once. `fail_after_s`: pushing
+    more audio than that raises, as a stream whose connection dropped."""
+
+    def __init__(
+        self,
+        text: str,
+        language: str,
+        sample_rate: int,
+        *,
+        word_s: float,
+        lag_s: float,
+        fail_after_s: float | None = None,
+    ) -> None:
+        self.text = text
+        self.language = language
+        self.sample_rate = sample_rate
+        self.word_s = word_s
+        self.lag_s = lag_s
+        self.fail_after_s = fail_after_s
+        self.pushed_s = 0.0
+        self.shown = 0
+        self.closed = False
+        self.finalised = False
+        self._partials: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def push(self, pcm: bytes) -> None:
+        if self.closed or self.finalised:
+            raise RuntimeError("push after the end of the stream")
+        self.pushed_s += len(pcm) / 2 / self.sample_rate
+        if self.fail_after_s is not None and self.pushed_s > self.fail_after_s:
+            raise ConnectionError("the recognition service went away")
+        words = self.text.split()
+        shown = min(len(words), max(0, int((self.pushed_s - self.lag_s) / self.word_s) + 1))
+        if self.pushed_s >= self.lag_s and shown > self.shown:
+            self.shown = shown
+            self._partials.put_nowait(" ".join(words[:shown]))
+
+    async def partials(self) -> AsyncIterator[str]:
+        while (text := await self._partials.get()) is not None:
+            yield text
+
+    async def final(self) -> Transcript:
+        self.finalised = True
+        self._partials.put_nowait(None)
+        return Transcript(text=self.text, language=self.language, duration_s=self.pushed_s)
+
+    def close(self) -> None:
+        self.closed = True
+        self._partials.put_nowait(None)
+
+
+class StreamingStt(ScriptedStt):
+    """A streaming recogniser: one `ScriptedStream` per utterance, the next scripted text;
+    whole-utterance `transcribe` (the fallback) uses the `fallback` texts."""
+
+    def __init__(
+        self,
+        texts: list[str],
+        *,
+        fallback: list[str] | None = None,
+        word_s: float = 0.15,
+        lag_s: float = 0.35,
+        fail_after_s: float | None = None,
+    ) -> None:
+        super().__init__(fallback or [])
+        self.stream_texts = list(texts)
+        self.word_s = word_s
+        self.lag_s = lag_s
+        self.fail_after_s = fail_after_s
+        self.streams: list[ScriptedStream] = []
+
+    def stream(self, language: str) -> ScriptedStream:
+        text = self.stream_texts.pop(0) if self.stream_texts else ""
+        stream = ScriptedStream(
+            text,
+            language,
+            self.sample_rate,
+            word_s=self.word_s,
+            lag_s=self.lag_s,
+            fail_after_s=self.fail_after_s,
+        )
+        self.streams.append(stream)
+        return stream
 
 
 class ToneTts:
@@ -109,14 +206,16 @@ class Phone:
 
     Bot frames the gateway sends are queued and played 20 ms per tick (`StopAudio` drops the
     queue); each tick the caller's frame goes to the session, plus, on a speakerphone, the
-    bot's audio played `echo_delay_s` earlier at `echo_gain`.
+    bot's audio played `echo_delay_s` earlier at `echo_gain`. Playout keeps real time as ACS
+    does: when this loop runs late (a starved test process) and catches up, a tick plays only
+    a frame that had arrived by its time.
     """
 
     rate: int
     echo_gain: float = 0.0
     echo_delay_s: float = 0.12
     sent: list[tuple[float, dict[str, object]]] = field(default_factory=list)
-    queue: list[bytes] = field(default_factory=list)
+    queue: list[tuple[float, bytes]] = field(default_factory=list)  # (arrival, PCM)
     played: list[bytes] = field(default_factory=list)
     speech_onsets: list[float] = field(default_factory=list)
 
@@ -130,7 +229,7 @@ class Phone:
         if message["kind"] == "StopAudio":
             self.queue.clear()
         else:
-            self.queue.append(base64.b64decode(message["audioData"]["data"]))
+            self.queue.append((time.monotonic(), base64.b64decode(message["audioData"]["data"])))
 
     def audio_frames(self) -> list[tuple[float, bytes]]:
         return [
@@ -155,9 +254,12 @@ class Phone:
             wait = start + k * 0.02 - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self.played.append(self.queue.pop(0) if self.queue else bytes(size))
-            frame = caller[k * size : (k + 1) * size] or bytes(size)
-            speech = any(frame)
+            due = start + (k + 1) * 0.02  # the end of this tick's 20 ms
+            ready = self.queue and self.queue[0][0] <= due
+            self.played.append(self.queue.pop(0)[1] if ready else bytes(size))
+            frame = caller[k * size : (k + 1) * size]
+            frame += bytes(size - len(frame))  # the last frame of a clip is padded
+            speech = any(frame)  # exact digital silence between clips
             if speech and not was_speech:
                 self.speech_onsets.append(time.monotonic())
             was_speech = speech

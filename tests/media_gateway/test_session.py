@@ -88,6 +88,41 @@ async def test_an_utterance_is_one_turn_after_the_silence_timeout(redis: Redis, 
     assert 1.1 <= stt.durations[0] <= 1.3
 
 
+async def test_the_transcription_starts_when_the_caller_pauses(redis: Redis) -> None:
+    control = RecordingControl()
+    phone = Phone(16_000)
+    stt = ScriptedStt(["I had a car accident."], delay_s=0.25)  # a slow recogniser
+    async with open_session(redis, phone, stt, control) as session:
+        await phone.run(session.feed, timeline(16_000, ("speech", 0.8)), tail_s=0.9)
+        speech_end = phone.speech_onsets[0] + 0.8
+        await wait_for(lambda: bool(control.turns))
+    (at, turn), *others = control.turns
+    assert not others and turn.text == "I had a car accident."
+    (started,) = stt.started  # one transcription, begun ~200 ms into the silence
+    assert 0.15 <= started - speech_end <= 0.35
+    # Its 250 ms passed within the 500 ms silence timeout, not after it.
+    assert at - speech_end <= 0.65
+
+
+@pytest.mark.parametrize("early_stt", [True, False])
+async def test_a_pause_within_the_turn_transcribes_the_whole_utterance(
+    redis: Redis, early_stt: bool
+) -> None:
+    control = RecordingControl()
+    phone = Phone(16_000)
+    stt = ScriptedStt([None, None], delay_s=0.1)  # the text tells the audio's length
+    config = SessionConfig(early_stt=early_stt)
+    async with open_session(redis, phone, stt, control, config) as session:
+        audio = timeline(16_000, ("speech", 0.6), ("silence", 0.35), ("speech", 0.6))
+        await phone.run(session.feed, audio, tail_s=0.9)
+        await wait_for(lambda: bool(control.turns))
+        await asyncio.sleep(0.2)
+    # One turn, of the whole utterance: 1.55 s + 200 ms of silence, not the 0.8 s heard
+    # before the pause (whose early transcription is dropped).
+    assert [t.text for _, t in control.turns] == ["1.8 s"]
+    assert len(stt.started) == (2 if early_stt else 1)
+
+
 async def test_a_number_being_dictated_is_held_and_merged(redis: Redis) -> None:
     control = RecordingControl()
     phone = Phone(16_000)
@@ -177,6 +212,28 @@ async def test_a_backchannel_does_not_interrupt_and_speech_resumes(redis: Redis)
     assert resumed and resumed[0] - stop_at < 1.2  # silence timeout + STT, not silence
     assert session.speaker is not None
     assert session.speaker.heard_text() == "one two three four five six seven eight nine ten"
+
+
+async def test_speech_too_long_for_a_backchannel_interrupts_even_before_the_cutoff(
+    redis: Redis,
+) -> None:
+    control = RecordingControl()
+    phone = Phone(16_000)
+    stt = ScriptedStt(["No, that is wrong.", "Thanks."])
+    async with open_session(redis, phone, stt, control) as session:
+        # A cutoff set above the backchannel limit: the length decides first.
+        session.flags = session.flags.model_copy(update={"vad_cutoff_timeout_ms": 900})
+        await say(redis, session, 0, WORDS)
+        audio = timeline(16_000, ("silence", 0.5), ("speech", 1.0))
+        await phone.run(session.feed, audio, tail_s=0.8)
+        await wait_for(lambda: bool(control.turns))
+        (stop_at,) = phone.stops()
+        assert 0.55 <= stop_at - phone.speech_onsets[0] <= 0.7  # at 600 ms of speech
+        assert control.barge_ins and control.barge_ins[0][1].turn_id == 0
+        # The speaker is alive: the next answer plays.
+        await say(redis, session, 1, "one two three")
+        await phone.run(session.feed, b"", tail_s=1.0)
+    assert [at for at, _ in phone.audio_frames() if at > stop_at + 0.5]
 
 
 async def test_a_short_noise_does_not_even_stop_the_audio(redis: Redis) -> None:

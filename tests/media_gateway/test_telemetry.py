@@ -158,3 +158,51 @@ def bounds(span: ReadableSpan) -> tuple[int, int]:
     assert span.start_time is not None and span.end_time is not None
     # Start times are converted from the monotonic clock: allow a millisecond of rounding.
     return span.start_time - 1_000_000, span.end_time + 1_000_000
+
+
+async def test_the_greeting_is_timed_from_the_media_socket_once_per_call(redis: Redis) -> None:
+    reader = InMemoryMetricReader()
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry = GatewayTelemetry(MeterProvider(metric_readers=[reader]), tracer_provider)
+    call_id = f"call-{uuid.uuid4()}"
+    # The workflow writes the greeting as ACS opens the media socket.
+    greeting = SentenceEvent(turn_id=0, kind="notice", text="Hello, how can I help you?")
+    await RedisSentenceStream(redis).append(call_id, greeting)
+
+    async def connect(accepted_at: float) -> Phone:
+        phone = Phone(16_000)
+        session = CallSession(
+            call_id,
+            control=RecordingControl(),
+            engines=Engines(vad=EnergyVad, stt=ScriptedStt([]), tts=ToneTts()),
+            redis=redis,
+            send=phone.receive,
+            sample_rate=16_000,
+            telemetry=telemetry,
+            media_started_at=accepted_at,
+        )
+        await session.start()
+        try:
+            await phone.run(session.feed, b"", tail_s=0.3)
+        finally:
+            await session.close()
+        return phone
+
+    accepted_at = time.monotonic() - 0.02  # the socket was accepted, then the token checked
+    phone = await connect(accepted_at)
+    first_frame_at = phone.audio_frames()[0][0]
+    # A replacement gateway for the same call: no greeting to time (it resumes, never repeats).
+    await connect(time.monotonic())
+
+    greeting_latency = histogram(metric_points(reader), "call.greeting.latency")
+    assert greeting_latency.count == 1
+    assert 0.02 <= greeting_latency.max <= first_frame_at - accepted_at + 0.005
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "gateway.greeting"]
+    assert span.attributes is not None and span.attributes["call.id"] == call_id
+    names = [event.name for event in span.events]
+    assert names == ["session.created", "session.started", "sentence.read", "tts.first_audio"]
+    times = [event.timestamp for event in span.events]
+    start, end = bounds(span)
+    assert start <= times[0] and times == sorted(times) and times[-1] <= end

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from core.settings import Settings
+from media_gateway.phrase_cache import CachedTts
 from media_gateway.wiring import build_speech
 from providers.speech.azure_stt import AzureStt
 from providers.speech.azure_tts import AzureTts
@@ -17,7 +18,9 @@ from providers.speech.whisper_stt import WhisperStt
 async def test_local_engines_by_default(redis: Redis) -> None:
     speech = build_speech(Settings(), redis)
     assert isinstance(speech.engines.stt, WhisperStt)
-    assert isinstance(speech.engines.tts, PiperTts)
+    # Behind the phrase cache: the greeting and prompts are replayed from memory.
+    assert isinstance(speech.engines.tts, CachedTts)
+    assert isinstance(speech.engines.tts.engine, PiperTts)
     assert speech.engines.vad().sample_rate == 16_000
 
 
@@ -27,7 +30,8 @@ async def test_azure_engines_with_voices_per_language(redis: Redis) -> None:
     )
     speech = build_speech(settings, redis)
     assert isinstance(speech.engines.stt, AzureStt)
-    assert isinstance(speech.engines.tts, AzureTts)
+    assert isinstance(speech.engines.tts, CachedTts)
+    assert isinstance(speech.engines.tts.engine, AzureTts)
     assert speech.engines.voices["fr-FR"] == "fr-FR-VivienneMultilingualNeural"
 
 

@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Page
-from temporalio.testing import WorkflowEnvironment
 
 from media_gateway.engines import Engines
 from providers.speech.audio import resample
-from providers.speech.local_vad import silero_factory
-from providers.speech.models import piper_voice, silero_vad_path, whisper_base_dir
-from providers.speech.piper_tts import PiperTts
-from providers.speech.whisper_stt import WhisperStt
-from scripted_llm.runner import ScriptedLlmServer
 from scripted_llm.script import ScriptedReply
+from tests.support.engines import real_engines
 from tests.support.fake_microphone import chromium_with_microphone, write_speech_wav
-from tests.telephony.test_phone_calls import CUSTOMER, ONE_LANGUAGE, Phone, open_phone
+from tests.telephony.test_phone_calls import CUSTOMER, ONE_LANGUAGE, Phone
+from tests.telephony.test_phone_calls import spoken as spoken  # noqa: F401 - the phone fixture
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # The bot greets first (about 4 s of speech); the caller, like a person, waits for it.
@@ -37,12 +33,8 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def engines() -> Iterator[Engines]:
-    yield Engines(
-        vad=silero_factory(silero_vad_path()),
-        stt=WhisperStt(whisper_base_dir()),
-        tts=PiperTts(*piper_voice()),
-    )
+def engines() -> Engines:
+    return real_engines()
 
 
 @pytest.fixture(scope="module")
@@ -50,18 +42,6 @@ async def caller_wav(engines: Engines, tmp_path_factory: pytest.TempPathFactory)
     voice = b"".join([c async for c in engines.tts.synthesize("My car was stolen yesterday.")])
     path = tmp_path_factory.mktemp("softphone") / "caller.wav"
     return write_speech_wav(path, voice, engines.tts.sample_rate, lead_s=CALLER_LEAD_S)
-
-
-@pytest.fixture
-async def spoken(
-    temporal_env: WorkflowEnvironment,
-    redis_url: str,
-    scripted_llm: ScriptedLlmServer,
-    tmp_path: Path,
-    engines: Engines,
-) -> AsyncIterator[Phone]:
-    async for stack in open_phone(temporal_env, redis_url, scripted_llm, tmp_path, engines):
-        yield stack
 
 
 @pytest.fixture

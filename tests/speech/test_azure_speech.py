@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from providers.speech import SpeechToText, TextToSpeech
+from providers.speech import SpeechStream, SpeechToText, StreamingSpeechToText, TextToSpeech
 from providers.speech.azure_stt import (
     AzureStt,
     RecognitionEvent,
@@ -409,7 +409,23 @@ def test_engines_validate_sample_rates() -> None:
 @needs_sdk
 def test_engines_implement_the_protocols() -> None:
     assert isinstance(AzureTts("k", endpoint=UNREACHABLE), TextToSpeech)
-    assert isinstance(AzureStt("k", endpoint=UNREACHABLE), SpeechToText)
+    stt = AzureStt("k", endpoint=UNREACHABLE)
+    # A streaming recogniser: the media gateway hears each utterance live through it.
+    assert isinstance(stt, SpeechToText) and isinstance(stt, StreamingSpeechToText)
+    streaming: StreamingSpeechToText = stt  # and for mypy, structurally
+    assert streaming.sample_rate == 16000
+
+
+@needs_sdk
+async def test_each_stream_has_its_own_language() -> None:
+    stt = AzureStt("k", endpoint=UNREACHABLE)
+    french, english = stt.stream("fr-FR"), stt.stream("en-US")
+    try:
+        assert isinstance(french, SpeechStream)
+        assert (french.language, english.language) == ("fr-FR", "en-US")
+    finally:
+        french.close()
+        english.close()
 
 
 # --- The real SDK against nothing --------------------------------------------------------------

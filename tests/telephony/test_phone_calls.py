@@ -205,6 +205,20 @@ async def phone_time_skipping(
         yield stack
 
 
+@pytest.fixture
+async def spoken(
+    temporal_env: WorkflowEnvironment,
+    redis_url: str,
+    scripted_llm: ScriptedLlmServer,
+    tmp_path: Path,
+    engines: Engines,
+) -> AsyncIterator[Phone]:
+    """The phone stack with real speech: `engines` is the importing module's fixture
+    (`tests.support.engines.real_engines`), built once per module."""
+    async for stack in open_phone(temporal_env, redis_url, scripted_llm, tmp_path, engines):
+        yield stack
+
+
 def say(text: str, *tools: str) -> ScriptedReply:
     return ScriptedReply(
         text=text, tool_calls=[ScriptedToolCall(name=name, arguments={}) for name in tools]

@@ -9,44 +9,22 @@ again with Whisper. Nothing here is silence standing in for speech.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
-from temporalio.testing import WorkflowEnvironment
 
 from media_gateway.app import create_app as create_gateway
 from media_gateway.engines import Engines
 from providers.speech.audio import resample
-from providers.speech.local_vad import silero_factory
-from providers.speech.models import piper_voice, silero_vad_path, whisper_base_dir
-from providers.speech.piper_tts import PiperTts
-from providers.speech.whisper_stt import WhisperStt
-from scripted_llm.runner import ScriptedLlmServer
 from scripted_llm.script import ScriptedReply
-from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone, open_phone
+from tests.support.engines import real_engines
+from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone
+from tests.telephony.test_phone_calls import spoken as spoken  # noqa: F401 - the phone fixture
 
 
 @pytest.fixture(scope="module")
-def engines() -> Iterator[Engines]:
-    yield Engines(
-        vad=silero_factory(silero_vad_path()),
-        stt=WhisperStt(whisper_base_dir()),
-        tts=PiperTts(*piper_voice()),
-    )
-
-
-@pytest.fixture
-async def spoken(
-    temporal_env: WorkflowEnvironment,
-    redis_url: str,
-    scripted_llm: ScriptedLlmServer,
-    tmp_path: Path,
-    engines: Engines,
-) -> AsyncIterator[Phone]:
-    async for stack in open_phone(temporal_env, redis_url, scripted_llm, tmp_path, engines):
-        yield stack
+def engines() -> Engines:
+    return real_engines()
 
 
 @pytest.mark.parametrize("audio_format", ["pcm16k", "pcm24k"])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from temporalio.client import Client
 
@@ -162,10 +164,14 @@ async def test_reminder_created_then_updated(stack: Stack) -> None:
             tool_calls=[ScriptedToolCall(name="new_or_updated_reminder", arguments=args)]
         )
 
+    # Ahead of the real clock: this stack runs in real time, a past reminder would fire.
+    friday = datetime.now(UTC).date() + timedelta(days=7)
+    saturday = friday + timedelta(days=1)
+    due = datetime.fromisoformat(f"{saturday} 15:30").replace(tzinfo=ZoneInfo("Europe/Paris"))
     stack.llm.state.add(
-        reminder("2026-11-27 10:00", "Call the customer about the repair quote"),
+        reminder(f"{friday} 10:00", "Call the customer about the repair quote"),
         text("I will call you back on Friday at 10."),
-        reminder("2026-11-28 15:30", "Call about the repair quote and the rental car"),
+        reminder(f"{saturday} 15:30", "Call about the repair quote and the rental car"),
         text("Done, Saturday at 3:30 pm then."),
         user=call_id,
     )
@@ -174,7 +180,7 @@ async def test_reminder_created_then_updated(stack: Stack) -> None:
     reminders = (await get_call(stack, call_id))["call"]["reminders"]
     assert len(reminders) == 1
     assert reminders[0]["title"] == "Call back"
-    assert reminders[0]["due_date_time"] == "2026-11-28T15:30:00+01:00"
+    assert reminders[0]["due_date_time"] == due.isoformat()  # read in the caller's timezone
     assert reminders[0]["description"] == "Call about the repair quote and the rental car"
     assert reminders[0]["updated_at"] is not None
     # The reminder is a durable workflow of its own, rescheduled by the update.
@@ -183,7 +189,7 @@ async def test_reminder_created_then_updated(stack: Stack) -> None:
     )
     scheduled = await handle.query(ReminderWorkflow.get_reminder)
     assert scheduled.status == "scheduled"
-    assert scheduled.due_date_time.isoformat() == "2026-11-28T15:30:00+01:00"
+    assert scheduled.due_date_time.isoformat() == due.isoformat()
     await handle.terminate("test over")
 
 

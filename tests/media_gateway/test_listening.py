@@ -1,0 +1,66 @@
+"""The turn detector, frame by frame: onset dating, voice and span (deterministic)."""
+
+from __future__ import annotations
+
+import pytest
+
+from media_gateway.listening import (
+    MAX_BACKDATE_FRAMES,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    TurnDetector,
+)
+
+
+def detector() -> TurnDetector:
+    return TurnDetector(0.032, start_ms=60, silence_ms=500, pre_roll_ms=200)
+
+
+def test_frames_rising_to_the_threshold_date_the_onset_back() -> None:
+    turn = detector()
+    events = []
+    t = 10.0
+    for rising in [False, True, True, True]:  # three frames just under the threshold
+        t += 0.032
+        events.append(turn.push(b"", False, t, rising=rising))
+    first_voiced_start = t
+    for _ in range(2):
+        t += 0.032
+        events.append(turn.push(b"", True, t))
+    (started,) = [e for e in events if e is not None]
+    assert isinstance(started, SpeechStarted)
+    # At most two frames back, however long the rise.
+    assert started.onset_at == pytest.approx(first_voiced_start - MAX_BACKDATE_FRAMES * 0.032)
+
+
+def test_voice_counts_voiced_frames_and_the_span_counts_pauses() -> None:
+    turn = detector()
+    t = 0.0
+    pattern = [True] * 5 + [False] * 6 + [True] * 2  # "Wait," a pause, "that"
+    for voiced in pattern:
+        t += 0.032
+        turn.push(b"", voiced, t)
+    assert turn.in_speech
+    assert turn.voice_s == pytest.approx(7 * 0.032)
+    assert turn.voiced_s == pytest.approx(13 * 0.032)  # onset to the last voiced frame
+    assert turn.span_at(t + 0.01) == pytest.approx(13 * 0.032 + 0.01)
+
+
+def test_a_pause_hands_over_the_audio_the_end_of_the_turn_will_have() -> None:
+    turn = detector()  # 32 ms frames: the pause comes 6 frames (192 ms) into the silence
+    t = 0.0
+    pattern = [True] * 10 + [False] * 8 + [True] * 4 + [False] * 20  # a pause, then the end
+    events = []
+    for i, voiced in enumerate(pattern):
+        t += 0.032
+        event = turn.push(bytes([i]) * 4, voiced, t)  # each frame's bytes tell which it was
+        if event is not None:
+            events.append((i, event))
+    kinds = [(i, type(e)) for i, e in events]
+    # Paused in the short pause too (the caller went on: that audio is not the turn's).
+    assert kinds == [(1, SpeechStarted), (15, SpeechPaused), (27, SpeechPaused), (37, SpeechEnded)]
+    paused, ended = events[2][1], events[3][1]
+    assert isinstance(paused, SpeechPaused) and isinstance(ended, SpeechEnded)
+    assert paused.pcm == ended.pcm
+    assert ended.pcm == b"".join(bytes([i]) * 4 for i in range(28))  # 6 silent frames kept
