@@ -20,7 +20,9 @@ Timestamps, all `time.time()` on this machine:
                synthesised sentence is trimmed of leading/trailing silence and left-padded to
                whole 20 ms frames, so that frame ends on the last voiced sample; a frame is sent
                when its 20 ms have "elapsed", as a real phone does);
-  STT start/end   the gateway's STT engine, wrapped;
+  STT start/end   the gateway's STT engine, wrapped (it starts ~200 ms into the caller's
+               silence, so that the transcript is ready when the silence timeout ends the turn);
+  turn sent    the gateway's `user_turn` update to the workflow, wrapped;
   LLM request  `received_at` recorded by the scripted LLM server;
   sentence     the Redis stream entry id of the turn's first sentence (ms, Redis clock);
   TTS start / first chunk   the gateway's TTS engine, wrapped (start = the gateway read the
@@ -28,9 +30,9 @@ Timestamps, all `time.time()` on this machine:
   first frame / heard   the phone's media socket handler, wrapped: the first bot frame
                after the speech end, and the first one above -50 dBFS RMS.
 Stages (consecutive differences, so they add up to the total):
-  endpoint  speech end → STT start: VAD hangover (`vad_silence_timeout_ms`) + VAD lag;
-  stt       STT duration;
-  orchestr  STT done → LLM request received: update to the workflow, workflow task, activity;
+  endpoint  speech end → turn sent: VAD hangover (`vad_silence_timeout_ms`) + VAD lag, plus
+            whatever part of the STT did not fit in the hangover;
+  orchestr  turn sent → LLM request received: update to the workflow, workflow task, activity;
   llm       LLM request → first sentence in Redis (reply delay + streaming + sentence split);
   read      sentence in Redis → the gateway starts its synthesis (XREAD wake-up);
   tts       TTS start → first audio chunk;
@@ -72,7 +74,9 @@ from bench._voice_stack import (
     caller_noise,
     open_stack,
 )
+from domain.contracts import TurnReply, UserTurn
 from domain.flags import FeatureFlags
+from media_gateway.control import TemporalCallControl
 from media_gateway.engines import Engines, resample
 from providers.flags.redis_flags import RedisFlags
 from providers.sentences.redis_stream import RedisSentenceStream
@@ -94,9 +98,23 @@ PROFILES = {
     "instant": {},
     "realistic": {"delay_s": 0.35, "chunk_chars": 20, "chunk_delay_s": 0.05},
 }
-STAGES = ["endpoint", "stt", "orchestr", "llm", "read", "tts", "deliver", "lead", "total"]
+STAGES = ["endpoint", "orchestr", "llm", "read", "tts", "deliver", "lead", "total"]
+# Printed beside the stages, not part of their sum: the STT ran within the endpoint stage.
+INFO = ["stt", "stt after end"]
 GAP_S = 1.0  # silence between the bot going quiet and the caller's next sentence
 QUIET_S = 0.8  # no bot frame for this long: the bot finished speaking
+
+
+TURNS_SENT: list[float] = []  # time.time() of every `user_turn` update the gateway sent
+_send_turn = TemporalCallControl.user_turn
+
+
+async def _timed_send_turn(self: TemporalCallControl, turn: UserTurn) -> TurnReply | None:
+    TURNS_SENT.append(time.time())
+    return await _send_turn(self, turn)
+
+
+TemporalCallControl.user_turn = _timed_send_turn  # type: ignore[method-assign]  # bench probe
 
 
 def pct(values: list[float], q: float) -> float:
@@ -162,6 +180,7 @@ async def run_call(
     texts: list[str],
     turns: int,
     profile: str,
+    silence_s: float,
 ) -> tuple[list[dict[str, float]], list[str]]:
     call_id, connection_id = await stack.call()
     tap: PhoneTap = await stack.tap(connection_id)
@@ -190,19 +209,24 @@ async def run_call(
     requests = [r.received_at for r in stack.llm.state.requests(call_id)]
     rows, heard = [], []
     for turn in done:
-        stt = next(c for c in probe.stt_calls if c.start > turn.speech_end)
-        llm = next(t for t in requests if t > stt.end)
+        sent = next(t for t in TURNS_SENT if t > turn.speech_end)
+        # The transcription that made the turn: the last one done before it was sent.
+        stt = [c for c in probe.stt_calls if turn.speech_end < c.start and c.end <= sent][-1]
+        llm = next(t for t in requests if t > sent)
         sentence = next(t for t in sentences if t >= llm - 0.001)
         tts = next(c for c in probe.tts_calls if c.start >= llm)
         first = tap.first_frame_after(turn.speech_end)
         audible = tap.first_frame_after(turn.speech_end, audible=True)
         assert first is not None and audible is not None
         marks = [
-            turn.speech_end, stt.start, stt.end, llm, sentence, tts.start, tts.first_chunk,
-            first, audible,
+            turn.speech_end, sent, llm, sentence, tts.start, tts.first_chunk, first, audible,
         ]  # fmt: skip
         row = {name: (b - a) * 1000 for name, a, b in zip(STAGES, marks, marks[1:], strict=False)}
         row["total"] = (audible - turn.speech_end) * 1000
+        row["stt"] = (stt.end - stt.start) * 1000
+        # Past the end of the turn (the silence timeout): what the early start did not hide.
+        ended = turn.speech_end + silence_s
+        row["stt after end"] = max(stt.end - ended, 0.0) * 1000
         rows.append(row)
         heard.append(stt.text)
     return rows, heard
@@ -211,7 +235,9 @@ async def run_call(
 def print_table(title: str, rows: list[dict[str, float]]) -> None:
     print(f"\n{title}  ({len(rows)} turns, ms)")
     print(f"  {'stage':<10}{'p50':>8}{'p95':>8}{'min':>8}{'max':>8}")
-    for name in STAGES:
+    for name in [*STAGES, *INFO]:
+        if name in INFO and name == INFO[0]:
+            print("  (within endpoint)")
         values = [r[name] for r in rows]
         print(
             f"  {name:<10}{pct(values, 0.5):8.0f}{pct(values, 0.95):8.0f}"
@@ -249,13 +275,14 @@ async def measure(args: argparse.Namespace) -> None:
                 started = time.monotonic()
                 rows, heard = await run_call(
                     voice, probe, callers[setup if setup in callers else "fake"], CALLER,
-                    args.turns, profile,
+                    args.turns, profile, silence_ms / 1000,
                 )  # fmt: skip
                 results[setup, profile] = rows
                 print_table(f"{setup} / {profile}", rows)
                 if args.per_turn:
                     for k, row in enumerate(rows, 1):
-                        print(f"  turn {k}: " + " ".join(f"{n}={row[n]:.0f}" for n in STAGES))
+                        cells = " ".join(f"{n}={row[n]:.0f}" for n in [*STAGES, *INFO])
+                        print(f"  turn {k}: {cells}")
                 if setup == "local":
                     print(f"  heard: {heard[: len(CALLER)]}")
                 print(f"  ({time.monotonic() - started:.0f} s)", flush=True)
