@@ -17,7 +17,10 @@ Reported (ms): `vad lag` = detected - onset, `stop` = stop - onset (the barge-in
 and `gateway` = stop - detected (what the `call.barge_in.latency` metric records). Target:
 stop p95 <= vad_cutoff_timeout_ms + 50 ms.
 
-    python bench/barge_in_latency.py [--trials 20] [--cutoffs 250]
+The caller's line carries white noise at `--noise` dBFS (-60 by default: a quiet handset) under
+and between the words, so that the VAD and the onset dating work on a real line's floor.
+
+    python bench/barge_in_latency.py [--trials 20] [--cutoffs 250] [--noise -60]
 """
 
 from __future__ import annotations
@@ -117,7 +120,13 @@ class Control:
 class PhoneLine:
     """The caller's side in real time; records when the gateway's messages arrive."""
 
-    def __init__(self) -> None:
+    def __init__(self, noise_dbfs: float | None = None) -> None:
+        """`noise_dbfs`: the line's noise floor under and between the caller's words."""
+        self.noise = (
+            None
+            if noise_dbfs is None
+            else np.random.default_rng(3).normal(0, 32768 * 10 ** (noise_dbfs / 20), RATE * 10)
+        )
         self.caller: deque[bytes] = deque()
         self.stops: list[float] = []
         self.bot_frames: list[float] = []
@@ -144,6 +153,10 @@ class PhoneLine:
             if delay > 0:
                 await asyncio.sleep(delay)
             frame = self.caller.popleft() if self.caller else bytes(FRAME_BYTES)
+            if self.noise is not None:
+                at = self.fed_frames * FRAME_BYTES // 2 % (self.noise.size - FRAME_BYTES // 2)
+                mixed = np.frombuffer(frame, dtype="<i2") + self.noise[at : at + FRAME_BYTES // 2]
+                frame = np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
             self.fed_frames += 1
             result = feed(frame)
             if asyncio.iscoroutine(result):
@@ -179,6 +192,7 @@ async def trial_run(
     trials: int,
     rng: random.Random,
     per_trial: bool = False,
+    noise_dbfs: float | None = None,
 ) -> list[dict[str, float]]:
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
@@ -190,7 +204,7 @@ async def trial_run(
         return flags
 
     control = Control()
-    phone = PhoneLine()
+    phone = PhoneLine(noise_dbfs)
     call_id = f"bench-{uuid.uuid4().hex[:8]}"
     session = CallSession(
         call_id,
@@ -274,7 +288,7 @@ async def measure(args: argparse.Namespace) -> None:
         for cutoff in args.cutoffs:
             print(f"\nvad_cutoff_timeout_ms={cutoff}, {args.trials} trials", flush=True)
             results[cutoff] = await trial_run(
-                redis, engines, callers, cutoff, args.trials, rng, args.per_trial
+                redis, engines, callers, cutoff, args.trials, rng, args.per_trial, args.noise
             )
     finally:
         await redis.aclose()
@@ -300,6 +314,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--cutoffs", type=int, nargs="+", default=[250])
     parser.add_argument("--per-trial", action="store_true")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=-60.0,
+        help="the line's noise floor, dBFS (a quiet handset: -60; the onset is still taken from "
+        "the clean caller audio)",
+    )
     code = 0
     try:
         asyncio.run(measure(parser.parse_args()))

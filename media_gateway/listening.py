@@ -10,6 +10,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from media_gateway.echo import EchoGuard
 from media_gateway.engines import Resampler, Vad
 
@@ -44,6 +46,45 @@ MAX_BACKDATE_FRAMES = 2
 # Below the speech threshold by less than this: a frame where speech is rising (Silero's own
 # streaming iterator ends speech at threshold - 0.15, the same margin).
 RISING_MARGIN = 0.15
+# The energy onset (see `energy_onset`): 10 ms windows, at most 100 ms before the first voiced
+# frame, each this far above the noise floor measured in the pre-roll before them, and not
+# too far under the voiced frame's loudest window.
+ONSET_WINDOW_S = 0.01
+MAX_ENERGY_BACKDATE_S = 0.1
+ONSET_OVER_FLOOR_DB = 15.0
+ONSET_UNDER_VOICE_DB = 35.0
+
+
+def energy_onset(pcm: bytes, rate: int, voiced_from: int) -> int:
+    """Where the speech that Silero first hears at byte `voiced_from` of `pcm` began: the
+    byte offset of the earliest 10 ms window of the unbroken run of windows just before it
+    that stand `ONSET_OVER_FLOOR_DB` above the floor of the audio before them (and within
+    `ONSET_UNDER_VOICE_DB` of the voiced frame: a faint click on a silent line is not speech).
+
+    Silero scores the unvoiced start of a word low (the /s/ of "Sorry", an /h/, a soft
+    vowel): its first voiced frame comes up to ~60 ms after the speech began. The level
+    rises at the real start; a run of louder windows right before the voiced frame dates it.
+    Echo or noise as loud as the start leaves the floor too high, and nothing is backdated.
+    """
+    win = round(rate * ONSET_WINDOW_S)
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    n = x.size // win
+    first_voiced = voiced_from // 2 // win
+    lookback = round(MAX_ENERGY_BACKDATE_S / ONSET_WINDOW_S)
+    start = max(first_voiced - lookback, 0)
+    if start < 3:  # too little audio before to know the floor
+        return voiced_from
+    levels = np.sqrt(np.mean(x[: n * win].reshape(n, win) ** 2, axis=1)) + 1.0
+    floor = float(np.percentile(levels[:start], 50))
+    voice = float(levels[first_voiced:].max(initial=0.0))
+    threshold = max(
+        floor * 10 ** (ONSET_OVER_FLOOR_DB / 20), voice * 10 ** (-ONSET_UNDER_VOICE_DB / 20)
+    )
+    loud = levels >= threshold
+    onset = first_voiced
+    while onset > start and loud[onset - 1]:
+        onset -= 1
+    return min(onset * win * 2, voiced_from)
 
 
 class TurnDetector:
@@ -72,6 +113,17 @@ class TurnDetector:
         self.in_speech = False
         # Every frame of an utterance as it comes (pre-roll first): a streaming recogniser.
         self.on_frame: Callable[[bytes], None] | None = None
+
+    def _energy_backdate_s(self) -> float:
+        """How long before the current (first voiced) frame the level rose (`energy_onset`)."""
+        frames = list(self._recent)
+        size = len(frames[-1])
+        if size < 2 or any(len(f) != size for f in frames):
+            return 0.0
+        rate = round(size / 2 / self.frame_s)
+        voiced_from = size * (len(frames) - 1)
+        onset = energy_onset(b"".join(frames), rate, voiced_from)
+        return (voiced_from - onset) / 2 / rate
 
     def set_silence_ms(self, silence_ms: float) -> None:
         self.silence_frames = max(1, round(silence_ms / 1000 / self.frame_s))
@@ -104,9 +156,10 @@ class TurnDetector:
             self._voiced_run += 1
             if self._voiced_run == 1:
                 # A word's first frame is often only partly voice: the frames just before
-                # that scored close to the threshold are where it began.
-                backdate = min(self._rising_run, MAX_BACKDATE_FRAMES)
-                self._onset_at = start_at - backdate * self.frame_s
+                # that scored close to the threshold are where it began, or the rise of the
+                # level just before it.
+                backdate_s = min(self._rising_run, MAX_BACKDATE_FRAMES) * self.frame_s
+                self._onset_at = start_at - max(backdate_s, self._energy_backdate_s())
                 self._rising_run = 0
             if self._voiced_run < self.start_frames:
                 return None

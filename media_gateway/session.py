@@ -73,8 +73,10 @@ class SessionConfig:
     pre_roll_ms: float = 200
     number_hold_ms: float = 1_500  # extra wait when the caller is mid-number or mid-spelling
     backchannel_max_ms: float = 600  # shorter overlapping speech is judged on its transcript
-    # Of the `vad_cutoff_timeout_ms` from the onset, the part that must be voice to barge in.
-    barge_in_voiced_ratio: float = 0.6
+    # Voice the caller's speech over the bot must hold to barge in (or the whole cutoff, when
+    # shorter): a cough or a click has less. Absolute, not a share of the cutoff: a long
+    # cutoff must not make a short first word ("Wait, ...") wait for the next one.
+    barge_in_min_voice_ms: float = 150
     echo_guard: bool = True
     echo_threshold: float = 0.6
     echo_max_lag_ms: float = 300
@@ -300,7 +302,7 @@ class CallSession:
         # The cutoff is a timer from the onset (checked on every 20 ms frame, not only on
         # whole VAD frames); it runs through a short pause ("Wait, ..."), and fires once
         # enough of it was voice: a cough or a click is shorter than that.
-        voiced_enough = self.detector.voice_s >= cutoff_s * self.config.barge_in_voiced_ratio
+        voiced_enough = self.detector.voice_s >= self._barge_in_voice_s()
         if overlap.stopped is None and self.detector.span_at(now) >= cutoff_s and voiced_enough:
             await self._stop_audio(overlap)
         if not overlap.confirmed and voiced_s >= self.config.backchannel_max_ms / 1000:
@@ -400,8 +402,11 @@ class CallSession:
         overlap = utterance.overlap
         if overlap is None or overlap.stopped is not None or overlap.confirmed:
             return False
-        cutoff_s = self.flags.vad_cutoff_timeout_ms / 1000
-        return utterance.ended.voice_s < cutoff_s * self.config.barge_in_voiced_ratio
+        return utterance.ended.voice_s < self._barge_in_voice_s()
+
+    def _barge_in_voice_s(self) -> float:
+        """How much voice speech over the bot needs to stop it."""
+        return min(self.config.barge_in_min_voice_ms, self.flags.vad_cutoff_timeout_ms) / 1000
 
     async def _more_speech(self, utterance: _Utterance, until: float) -> bool:
         """Whether the caller speaks again before `until` (monotonic)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from media_gateway.listening import (
@@ -10,6 +11,7 @@ from media_gateway.listening import (
     SpeechPaused,
     SpeechStarted,
     TurnDetector,
+    energy_onset,
 )
 
 
@@ -64,3 +66,43 @@ def test_a_pause_hands_over_the_audio_the_end_of_the_turn_will_have() -> None:
     assert isinstance(paused, SpeechPaused) and isinstance(ended, SpeechEnded)
     assert paused.pcm == ended.pcm
     assert ended.pcm == b"".join(bytes([i]) * 4 for i in range(28))  # 6 silent frames kept
+
+
+RATE = 16_000
+
+
+def _noise(seconds: float, dbfs: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 32768 * 10 ** (dbfs / 20), round(seconds * RATE))
+
+
+def _pcm(*parts: np.ndarray) -> bytes:
+    return np.clip(np.concatenate(parts), -32768, 32767).astype("<i2").tobytes()
+
+
+def test_the_energy_onset_finds_an_unvoiced_start_before_the_first_voiced_frame() -> None:
+    # A quiet line, then the /s/ of "Sorry" (60 ms, 25 dB under the vowel), then the vowel,
+    # which is where Silero first says "voiced".
+    line, fricative, vowel = _noise(0.2, -60, 1), _noise(0.06, -35, 2), _noise(0.032, -10, 3)
+    pcm = _pcm(line, fricative, vowel)
+    voiced_from = (line.size + fricative.size) * 2
+    onset = energy_onset(pcm, RATE, voiced_from)
+    assert onset == line.size * 2  # the fricative's first 10 ms window
+
+
+def test_no_energy_onset_under_echo_or_for_a_faint_click() -> None:
+    # The bot's echo as loud as the caller's start: the floor is too high to date anything.
+    echo, start, vowel = _noise(0.2, -35, 1), _noise(0.06, -35, 2), _noise(0.032, -10, 3)
+    voiced_from = (echo.size + start.size) * 2
+    assert energy_onset(_pcm(echo, start, vowel), RATE, voiced_from) == voiced_from
+    # Digital silence, then a click 50 dB under the voice: above the floor, but not speech.
+    silence, click = np.zeros(round(0.2 * RATE)), _noise(0.03, -60, 4)
+    voiced_from = (silence.size + click.size) * 2
+    assert energy_onset(_pcm(silence, click, vowel), RATE, voiced_from) == voiced_from
+
+
+def test_the_energy_onset_goes_back_at_most_100_ms() -> None:
+    line, start, vowel = _noise(0.3, -60, 1), _noise(0.2, -30, 2), _noise(0.032, -10, 3)
+    voiced_from = (line.size + start.size) * 2
+    onset = energy_onset(_pcm(line, start, vowel), RATE, voiced_from)
+    assert (voiced_from - onset) / 2 / RATE == pytest.approx(0.1)

@@ -236,6 +236,28 @@ async def test_speech_too_long_for_a_backchannel_interrupts_even_before_the_cuto
     assert [at for at, _ in phone.audio_frames() if at > stop_at + 0.5]
 
 
+async def test_a_short_first_word_then_a_pause_stops_the_bot_at_a_long_cutoff(
+    redis: Redis,
+) -> None:
+    control = RecordingControl()
+    phone = Phone(16_000)
+    # The pause is transcribed early ("Wait,"), then the whole utterance when it ends.
+    stt = ScriptedStt(["Wait,", "Wait, that is not right."])
+    async with open_session(redis, phone, stt, control) as session:
+        session.flags = session.flags.model_copy(update={"vad_cutoff_timeout_ms": 400})
+        await say(redis, session, 0, WORDS)
+        # "Wait," (200 ms), a pause, then the rest: the cutoff runs through the pause, and
+        # 200 ms of voice is enough (more than a cough), however long the cutoff.
+        audio = timeline(
+            16_000, ("silence", 0.5), ("speech", 0.2), ("silence", 0.3), ("speech", 0.8)
+        )
+        await phone.run(session.feed, audio, tail_s=0.8)
+        await wait_for(lambda: bool(control.turns))
+    (stop_at,) = phone.stops()
+    assert 0.35 <= stop_at - phone.speech_onsets[0] <= 0.45  # in the pause, at the cutoff
+    assert [t.text for _, t in control.turns] == ["Wait, that is not right."]
+
+
 async def test_a_short_noise_does_not_even_stop_the_audio(redis: Redis) -> None:
     control = RecordingControl()
     phone = Phone(16_000)

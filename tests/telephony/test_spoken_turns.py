@@ -200,7 +200,9 @@ async def test_a_backchannel_during_the_answer_does_not_interrupt_it(
     assert record.media.stop_audio_count <= 2  # each one paused, then resumed
     heard = await heard_by_caller(spoken, engines, connection_id)
     assert "receipts" in heard and "repair" in heard, heard  # the end of the answer too
-    assert "expert" in heard and "monday" in heard, heard
+    # The paused sentence goes on from the word it stopped in; Whisper may blur that seam
+    # ("the ex- expert" heard as "and x"), not the words after it.
+    assert "will call you on monday" in heard, heard
 
 
 async def test_a_silent_caller_is_prompted_then_hung_up_on(spoken: Phone, engines: Engines) -> None:
