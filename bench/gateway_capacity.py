@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._processes import TASK_QUEUE, cpu_seconds, run_stack, wait_port  # noqa: E402
+from core import event_loop  # noqa: E402
 from core.redis_server import free_port  # noqa: E402
 from core.settings import TemporalSettings, get_settings  # noqa: E402
 from core.temporal import connect  # noqa: E402
@@ -325,7 +326,7 @@ def main() -> None:
         import logging
 
         logging.basicConfig(level=logging.WARNING)
-        asyncio.run(serve(args.serve))
+        event_loop.run(serve(args.serve))  # as `python -m media_gateway` runs
         return
     asyncio.run(measure(args))
     sys.stdout.flush()

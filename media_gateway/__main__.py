@@ -10,6 +10,7 @@ import os
 from aiohttp import web
 from redis.asyncio import Redis
 
+from core import event_loop
 from core.settings import get_settings
 from core.temporal import connect
 from media_gateway.app import create_app
@@ -50,7 +51,7 @@ def main() -> None:
         else None
     )
     try:
-        asyncio.run(serve(args.host, args.port))
+        event_loop.run(serve(args.host, args.port))
     except KeyboardInterrupt:
         pass
     finally:

@@ -21,9 +21,6 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-import numpy.typing as npt
-
-Samples = npt.NDArray[np.float64]
 
 # The echo's delay moves with the playout's jitter (ACS's buffer, our pacing's lead of up to
 # 60 ms); it is remembered for a while.
@@ -54,14 +51,19 @@ class EchoGuard:
         self._delay_at = 0.0  # ...at this monotonic time
         self._delay_tolerance = round(DELAY_TOLERANCE_S * rate)
         self._slip = round(SLIP_S * rate)
-        self._played: deque[tuple[float, Samples]] = deque()
+        # (start time, PCM16): kept as bytes, turned into samples only when a frame is tested
+        # (every bot frame of every call lands here; few inbound frames are tested).
+        self._played: deque[tuple[float, bytes]] = deque()
+        self._keep_s = max_lag_s + context_s + 0.1
         self._context_bytes = round(context_s * rate) * 2
         self._context = b""  # inbound audio just before the next frame (PCM16)
 
     def played(self, at: float, pcm: bytes) -> None:
         """`pcm` (PCM16 at `rate`) starts playing at monotonic time `at`."""
         if pcm:
-            self._played.append((at, np.frombuffer(pcm, dtype="<i2").astype(np.float64)))
+            self._played.append((at, pcm))
+            # A silent caller tests nothing: forget here too, or the reference grows all call.
+            self._forget(at - self._keep_s)
 
     def clear(self) -> None:
         self._played.clear()
@@ -85,7 +87,8 @@ class EchoGuard:
         if not self._played or m == 0 or float(np.dot(current, current)) < 1.0:
             return False
         ref = np.zeros(n + lag)
-        for at, samples in self._played:
+        for at, pcm in self._played:
+            samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
             offset = round((at - start_at) * self.rate)
             lo, hi = max(offset, 0), min(offset + samples.size, ref.size)
             if lo < hi:
@@ -126,7 +129,7 @@ class EchoGuard:
 
     def _forget(self, before: float) -> None:
         while self._played:
-            at, samples = self._played[0]
-            if at + samples.size / self.rate >= before:
+            at, pcm = self._played[0]
+            if at + len(pcm) / 2 / self.rate >= before:
                 break
             self._played.popleft()
