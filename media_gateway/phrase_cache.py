@@ -3,16 +3,21 @@
 The greeting must start within a few hundred milliseconds of the media stream opening: with
 the audio already in memory it costs no synthesis at all. Any sentence is cached after its
 first synthesis (bounded, least recently used); static phrases are synthesised at start-up.
+
+A sentence that is not cached but starts with a cached clause ("Hello," of a greeting whose
+bot name differs per call) plays that clause at once; the rest is synthesised while it plays.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 
 from media_gateway.engines import TextToSpeech
 
 MAX_CACHED_CHARS = 300  # long, one-off LLM sentences are not worth keeping
+_CLAUSE_END = re.compile(r"[,;:.!?](?=\s)")  # where a sentence may be cut and still sound right
 
 
 class CachedTts:
@@ -24,6 +29,7 @@ class CachedTts:
         self._audio: OrderedDict[tuple[str, str | None, float], list[bytes]] = OrderedDict()
         self.sample_rate = tts.sample_rate
         self.hits = 0
+        self.head_hits = 0  # sentences that started with a cached clause
 
     async def synthesize(
         self, text: str, *, voice: str | None = None, rate: float = 1.0
@@ -37,13 +43,33 @@ class CachedTts:
                 yield chunk
             return
         chunks: list[bytes] = []
-        async for chunk in self.engine.synthesize(text, voice=voice, rate=rate):
+        rest = key[0]
+        head = self._cached_head(*key)
+        if head is not None:
+            self.head_hits += 1
+            head_chunks, rest = head
+            for chunk in head_chunks:
+                chunks.append(chunk)
+                yield chunk
+        async for chunk in self.engine.synthesize(rest, voice=voice, rate=rate):
             chunks.append(chunk)
             yield chunk
         if len(key[0]) <= MAX_CACHED_CHARS:
             self._audio[key] = chunks
             if len(self._audio) > self._max:
                 self._audio.popitem(last=False)
+
+    def _cached_head(
+        self, text: str, voice: str | None, rate: float
+    ) -> tuple[list[bytes], str] | None:
+        """The audio of the longest cached clause `text` starts with, and the text after it."""
+        found = None
+        for match in _CLAUSE_END.finditer(text):
+            rest = text[match.end() :].strip()
+            chunks = self._audio.get((text[: match.end()], voice, rate))
+            if chunks is not None and rest:
+                found = (chunks, rest)
+        return found
 
     async def warm(self, texts: Iterable[str], voices: Iterable[str | None] = (None,)) -> int:
         """Synthesise `texts` for each voice now, before any call needs them."""

@@ -70,6 +70,19 @@ def static_phrases(settings: Settings) -> list[str]:
     ]
 
 
+def phrase_heads() -> list[str]:
+    """The fixed clauses that open a phrase whose rest varies per call ("Hello," before the
+    bot's name): cached, they play while the rest is synthesised."""
+    heads = []
+    for table in PHRASES.values():
+        for text in table.values():
+            fixed = text.split("{", 1)[0]
+            cut = max(fixed.rfind(mark) for mark in ",;:.!?")
+            if "{" in text and cut > 0:
+                heads.append(fixed[: cut + 1])
+    return sorted(set(heads))
+
+
 def build_speech(settings: Settings, redis: Redis, engines: Engines | None = None) -> Speech:
     """The engines (from the settings unless given), their TTS behind the phrase cache."""
     flags = RedisFlags(redis, key=settings.flags.redis_key, ttl_sec=settings.flags.cache_ttl_sec)
@@ -83,9 +96,10 @@ def build_speech(settings: Settings, redis: Redis, engines: Engines | None = Non
 
 
 async def warm_phrases(speech: Speech, settings: Settings) -> int:
-    """Synthesise the static phrases for every configured voice, before the first call."""
+    """Synthesise the static phrases (and the fixed heads of the others) for every configured
+    voice, before the first call."""
     tts = speech.engines.tts
     if not isinstance(tts, CachedTts):
         return 0
     voices: list[str | None] = [None, *sorted(set(speech.engines.voices.values()))]
-    return await tts.warm(static_phrases(settings), voices)
+    return await tts.warm([*static_phrases(settings), *phrase_heads()], voices)

@@ -122,7 +122,8 @@ async def test_a_killed_gateway_is_replaced_and_the_conversation_goes_on(
     finally:
         await runner.cleanup()
     assert len(said) == 2, said  # each turn exactly once, in order
-    assert "car" in said[0].lower() and "parked" in said[1].lower(), said
+    # Whisper base sometimes drops an ending ("park"): the test is about the turns, not it.
+    assert "car" in said[0].lower() and "front of my house" in said[1].lower(), said
     assert state["last_turn_id"] == 2
     answers = [m["content"] for m in state["messages"] if m["persona"] == "assistant"]
     assert answers[-2:] == ["Noted. Anything else?", "Thank you, that is all I need."]
