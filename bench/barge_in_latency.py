@@ -29,12 +29,10 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import random
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -54,12 +52,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 from redis.asyncio import Redis  # noqa: E402
 
+from bench._report import local_engines, pct, run, wait_until  # noqa: E402
 from core.redis_server import RedisProcess  # noqa: E402
 from domain.contracts import BargeIn, SentenceEvent, UserTurn  # noqa: E402
 from domain.flags import FeatureFlags  # noqa: E402
 from media_gateway.control import CallView  # noqa: E402
 from media_gateway.engines import Engines, resample  # noqa: E402
-from media_gateway.phrase_cache import CachedTts  # noqa: E402
 from media_gateway.session import CallSession  # noqa: E402
 from media_gateway.telemetry import GatewayTelemetry  # noqa: E402
 from providers.sentences.redis_stream import RedisSentenceStream  # noqa: E402
@@ -80,11 +78,6 @@ INTERRUPTIONS = [  # onsets of all kinds: vowels, nasals, stops, fricatives, an 
     "Excuse me, I cannot hear you.",
     "My address has changed since then.",
 ]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def onset_s(pcm: bytes, rate: int, window_s: float = 0.01) -> float:
@@ -161,27 +154,6 @@ class PhoneLine:
             result = feed(frame)
             if asyncio.iscoroutine(result):
                 await result
-
-
-async def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def local_engines() -> Engines:
-    from providers.speech.local_vad import silero_factory
-    from providers.speech.models import piper_voice, silero_vad_path, whisper_base_dir
-    from providers.speech.piper_tts import PiperTts
-    from providers.speech.whisper_stt import WhisperStt
-
-    return Engines(
-        vad=silero_factory(silero_vad_path()),
-        stt=WhisperStt(whisper_base_dir(), cpu_threads=2),
-        tts=CachedTts(PiperTts(*piper_voice())),
-    )
 
 
 async def trial_run(
@@ -270,7 +242,7 @@ async def trial_run(
 async def measure(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.ERROR)
     print("loading Silero, Whisper and Piper…", flush=True)
-    engines = local_engines()
+    engines = local_engines(cached=True)
     tts = engines.tts
     callers = []
     for text in INTERRUPTIONS:
@@ -321,14 +293,7 @@ def main() -> None:
         help="the line's noise floor, dBFS (a quiet handset: -60; the onset is still taken from "
         "the clean caller audio)",
     )
-    code = 0
-    try:
-        asyncio.run(measure(parser.parse_args()))
-    except BaseException as exc:
-        traceback.print_exception(exc)
-        code = 1
-    sys.stdout.flush()
-    os._exit(code)
+    run(measure(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._processes import TASK_QUEUE, cpu_seconds, run_stack, wait_port  # noqa: E402
+from bench._report import pct  # noqa: E402
 from core import event_loop  # noqa: E402
 from core.redis_server import free_port  # noqa: E402
 from core.settings import TemporalSettings, get_settings  # noqa: E402
@@ -133,11 +134,6 @@ async def serve(port: int) -> None:
 
 
 # --- phone side -----------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 METADATA = json.dumps(

@@ -33,11 +33,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -56,18 +54,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
 )
 
 from acs_emulator import media as emulator_media  # noqa: E402
+from bench._report import local_engines, pct, run, wait_until  # noqa: E402
 from bench._voice_stack import CUSTOMER, ONE_LANGUAGE, VoiceStack, open_stack  # noqa: E402
-from media_gateway.engines import Engines  # noqa: E402
 from media_gateway.telemetry import GatewayTelemetry  # noqa: E402
 from providers.sentences.redis_stream import RedisSentenceStream  # noqa: E402
 
 COLUMNS = ["accept", "session", "started", "written", "read", "tts", "sent", "heard"]
 TARGET_MS = 300.0
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 class PhoneSockets:
@@ -101,27 +94,6 @@ class PhoneSockets:
         cls._handle = tapped_handle
 
 
-def local_engines() -> Engines:
-    from providers.speech.local_vad import silero_factory
-    from providers.speech.models import piper_voice, silero_vad_path, whisper_base_dir
-    from providers.speech.piper_tts import PiperTts
-    from providers.speech.whisper_stt import WhisperStt
-
-    return Engines(
-        vad=silero_factory(silero_vad_path()),
-        stt=WhisperStt(whisper_base_dir(), cpu_threads=2),
-        tts=PiperTts(*piper_voice()),
-    )
-
-
-async def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
 async def one_call(
     stack: VoiceStack, phone: PhoneSockets, spans: InMemorySpanExporter, bot_name: str | None
 ) -> dict[str, float]:
@@ -139,13 +111,15 @@ async def one_call(
                 return span
         return None
 
-    await wait_until(lambda: greeting() is not None, 30, "the greeting span")
+    await wait_until(lambda: greeting() is not None, 30, "the greeting span", every=0.005)
     span = greeting()
     assert span is not None and span.start_time is not None and span.end_time is not None
     state = (await stack.api.get(f"/call/{call_id}")).json()["call"]
     connection_id = state["connection_id"]
     sub = phone.connection[connection_id]
-    await wait_until(lambda: sub in phone.first_frame, 10, "the first frame at the phone")
+    await wait_until(
+        lambda: sub in phone.first_frame, 10, "the first frame at the phone", every=0.005
+    )
     entries = await RedisSentenceStream(stack.redis).read(call_id, count=10)
     written = int(entries[0][0].split("-")[0]) / 1000
     await stack.acs.client.hang_up(connection_id)
@@ -234,15 +208,7 @@ def main() -> None:
     )
     parser.add_argument("--gap", type=float, default=0.5, help="seconds between calls")
     parser.add_argument("--per-call", action="store_true")
-    code = 0
-    try:
-        asyncio.run(measure(parser.parse_args()))
-    except BaseException as exc:  # still exit without the temporalio teardown crash
-        traceback.print_exception(exc)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    run(measure(parser.parse_args()))
 
 
 if __name__ == "__main__":

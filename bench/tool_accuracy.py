@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from activities.llm import LlmActivities
+from bench._report import pct  # noqa: E402
 from core.llm_server import local_llm_model, running_llm_server
 from core.redis_server import free_port
 from core.settings import LlmModelSettings, LlmSettings
@@ -442,11 +443,6 @@ def is_right(case: Case, stored: dict[str, str], tools: set[str]) -> bool:
 
 
 # --- the table ---------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def row(config: str, outcomes: list[Outcome]) -> str:

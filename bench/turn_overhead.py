@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._processes import TASK_QUEUE, cpu_seconds, run_stack  # noqa: E402
+from bench._report import pct  # noqa: E402
 from core.settings import TemporalSettings  # noqa: E402
 from core.temporal import connect  # noqa: E402
 from domain.call import CallInitiate  # noqa: E402
@@ -38,11 +39,6 @@ from providers.sentences.redis_stream import RedisSentenceStream  # noqa: E402
 from workflows.call import CallWorkflow  # noqa: E402
 
 REPLY = "Thank you, I have noted that. What else can you tell me?"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 async def one_call(

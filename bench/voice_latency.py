@@ -49,12 +49,9 @@ import argparse
 import asyncio
 import itertools
 import logging
-import os
 import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +61,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._report import local_engines, pct, run, wait_until  # noqa: E402
 from bench._voice_stack import (
     EnergyVad,
     KnownStt,
@@ -117,11 +115,6 @@ async def _timed_send_turn(self: TemporalCallControl, turn: UserTurn) -> TurnRep
 TemporalCallControl.user_turn = _timed_send_turn  # type: ignore[method-assign]  # bench probe
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def trim(pcm: bytes, rate: int, level: float = 0.01) -> bytes:
     """Cut leading/trailing silence (10 ms windows under `level` RMS), pad to whole frames."""
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
@@ -134,19 +127,6 @@ def trim(pcm: bytes, rate: int, level: float = 0.01) -> bytes:
     tail = np.flatnonzero(np.abs(samples[first:last]) >= level)
     out = pcm[first * 2 : (first + int(tail[-1]) + 1) * 2]
     return bytes(-len(out) % FRAME_BYTES) + out
-
-
-def local_engines() -> Engines:
-    from providers.speech.local_vad import silero_factory
-    from providers.speech.models import piper_voice, silero_vad_path, whisper_base_dir
-    from providers.speech.piper_tts import PiperTts
-    from providers.speech.whisper_stt import WhisperStt
-
-    return Engines(
-        vad=silero_factory(silero_vad_path()),
-        stt=WhisperStt(whisper_base_dir(), cpu_threads=2),
-        tts=PiperTts(*piper_voice()),
-    )
 
 
 async def synthesise_callers(engines: Engines) -> list[bytes]:
@@ -163,14 +143,6 @@ async def synthesise_callers(engines: Engines) -> list[bytes]:
 class Turn:
     speech_end: float
     text: str
-
-
-async def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def run_call(
@@ -314,15 +286,7 @@ def main() -> None:
         "--profile", nargs="+", choices=list(PROFILES), default=["instant", "realistic"]
     )
     parser.add_argument("--per-turn", action="store_true", help="print every turn's stages")
-    code = 0
-    try:
-        asyncio.run(measure(parser.parse_args()))
-    except BaseException as exc:  # still exit without the temporalio teardown crash
-        traceback.print_exception(exc)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    run(measure(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -11,14 +11,18 @@ import base64
 import json
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+from redis.asyncio import Redis
 
 from domain.contracts import BargeIn, UserTurn
 from media_gateway.control import CallView
-from media_gateway.engines import Transcript, rms
+from media_gateway.engines import Engines, Transcript, rms
+from media_gateway.session import CallSession, SessionConfig
 
 
 class EnergyVad:
@@ -283,3 +287,28 @@ def timeline(rate: int, *segments: tuple[str, float]) -> bytes:
         silence = bytes(round(seconds * rate) * 2)
         out += noise(seconds, rate, seed=i) if kind == "speech" else silence
     return out
+
+
+@asynccontextmanager
+async def start_session(
+    redis: Redis,
+    phone: Phone,
+    control: RecordingControl,
+    engines: Engines,
+    config: SessionConfig | None = None,
+) -> AsyncIterator[CallSession]:
+    """A started `CallSession` of a new call, its audio going to `phone`; closed on exit."""
+    session = CallSession(
+        f"call-{uuid.uuid4()}",
+        control=control,
+        engines=engines,
+        redis=redis,
+        send=phone.receive,
+        sample_rate=phone.rate,
+        config=config,
+    )
+    await session.start()
+    try:
+        yield session
+    finally:
+        await session.close()

@@ -8,9 +8,6 @@ only fail to connect, and must not take the call down when it does.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -19,45 +16,18 @@ from redis.asyncio import Redis
 from domain.call import CallStatus
 from domain.contracts import TurnReply, UserTurn
 from media_gateway.control import CallView
-from media_gateway.engines import Engines, SpeechToText
-from media_gateway.session import CallSession, SessionConfig
+from media_gateway.session import SessionConfig
 from providers.speech.azure_stt import AzureStt
 from tests.media_gateway.fakes import (
-    EnergyVad,
     Phone,
     RecordingControl,
     StreamingStt,
-    ToneTts,
     timeline,
 )
-from tests.media_gateway.test_session import WORDS, say, wait_for
+from tests.media_gateway.test_session import WORDS, open_session, say, wait_for
 from tests.speech.test_azure_speech import UNREACHABLE, needs_sdk
 
 RATE = 16_000
-
-
-@asynccontextmanager
-async def open_session(
-    redis: Redis,
-    phone: Phone,
-    stt: SpeechToText,
-    control: RecordingControl,
-    config: SessionConfig | None = None,
-) -> AsyncIterator[CallSession]:
-    session = CallSession(
-        f"call-{uuid.uuid4()}",
-        control=control,
-        engines=Engines(vad=EnergyVad, stt=stt, tts=ToneTts()),
-        redis=redis,
-        send=phone.receive,
-        sample_rate=phone.rate,
-        config=config,
-    )
-    await session.start()
-    try:
-        yield session
-    finally:
-        await session.close()
 
 
 async def test_the_turn_is_the_live_transcript_in_the_calls_language(redis: Redis) -> None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import numpy as np
 import pytest
@@ -22,7 +21,7 @@ from media_gateway.echo import EchoGuard
 from media_gateway.engines import Engines, resample
 from media_gateway.session import CallSession, SessionConfig
 from providers.sentences.redis_stream import RedisSentenceStream
-from tests.media_gateway.fakes import Phone, RecordingControl
+from tests.media_gateway.fakes import Phone, RecordingControl, start_session
 from tests.support.engines import real_engines
 
 RATE = 16_000
@@ -49,24 +48,10 @@ def pause(seconds: float) -> bytes:
     return bytes(round(seconds * RATE) * 2)
 
 
-@asynccontextmanager
-async def open_session(
+def open_session(
     redis: Redis, engines: Engines, phone: Phone, control: RecordingControl
-) -> AsyncIterator[CallSession]:
-    session = CallSession(
-        f"call-{uuid.uuid4()}",
-        control=control,
-        engines=engines,
-        redis=redis,
-        send=phone.receive,
-        sample_rate=RATE,
-        config=SessionConfig(),
-    )
-    await session.start()
-    try:
-        yield session
-    finally:
-        await session.close()
+) -> AbstractAsyncContextManager[CallSession]:
+    return start_session(redis, phone, control, engines, SessionConfig())
 
 
 async def bot_says(redis: Redis, session: CallSession, turn_id: int, text: str) -> None:

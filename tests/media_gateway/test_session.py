@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -11,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from domain.contracts import SentenceEvent
-from media_gateway.engines import Engines
+from media_gateway.engines import Engines, SpeechToText
 from media_gateway.session import CallSession, SessionConfig
 from providers.sentences.redis_stream import RedisSentenceStream
 from tests.media_gateway.fakes import (
@@ -20,6 +19,7 @@ from tests.media_gateway.fakes import (
     RecordingControl,
     ScriptedStt,
     ToneTts,
+    start_session,
     timeline,
 )
 
@@ -30,25 +30,13 @@ RATES = [16_000, 24_000]
 async def open_session(
     redis: Redis,
     phone: Phone,
-    stt: ScriptedStt,
+    stt: SpeechToText,
     control: RecordingControl,
     config: SessionConfig | None = None,
 ) -> AsyncIterator[CallSession]:
     engines = Engines(vad=EnergyVad, stt=stt, tts=ToneTts(), voices={"fr-FR": "fr_FR-siwis-medium"})
-    session = CallSession(
-        f"call-{uuid.uuid4()}",
-        control=control,
-        engines=engines,
-        redis=redis,
-        send=phone.receive,
-        sample_rate=phone.rate,
-        config=config,
-    )
-    await session.start()
-    try:
+    async with start_session(redis, phone, control, engines, config) as session:
         yield session
-    finally:
-        await session.close()
 
 
 async def say(redis: Redis, session: CallSession, turn_id: int, *texts: str) -> None:
