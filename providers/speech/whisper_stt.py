@@ -3,9 +3,9 @@
 Whisper was trained on 30 s windows and faster-whisper pads every clip to one: the encoder
 then costs ~0.7 s on two cores, whatever the utterance. A caller's turn is a few seconds, so
 by default the encoder gets a shorter window (`window_s`, 10 s: ~0.1 s of encoder) through
-CTranslate2 directly. Shorter than ~8 s, Whisper starts looping on short clips ("No. No. No.");
-at 10 s a 40-sentence Piper set measured the same word error rate as the full window
-(see the README). Utterances that do not fit take faster-whisper's full path.
+CTranslate2 directly. With 5 s or less, Whisper looped on short clips ("No. No. No."); with
+10 s, 20 sentences spoken twice by Piper measured a word error rate of 0.111 against 0.101 with
+the full window (see the README). Utterances that do not fit take faster-whisper's full path.
 """
 
 from __future__ import annotations
