@@ -12,6 +12,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from media_gateway.engines import Engines
@@ -25,19 +26,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 def local_engines(*, cached: bool = False) -> Engines:
-    """Silero VAD, Whisper (2 threads) and Piper, as the gateway runs them; `cached`: Piper
-    behind the phrase cache."""
-    from providers.speech.local_vad import silero_factory
-    from providers.speech.models import piper_voice, silero_vad_path, whisper_base_dir
-    from providers.speech.piper_tts import PiperTts
-    from providers.speech.whisper_stt import WhisperStt
+    """Silero VAD, Whisper and Piper as the gateway builds them on the default settings;
+    `cached`: Piper behind the phrase cache."""
+    from core.settings import Settings
+    from media_gateway.wiring import local_engines as gateway_engines
 
-    tts = PiperTts(*piper_voice())
-    return Engines(
-        vad=silero_factory(silero_vad_path()),
-        stt=WhisperStt(whisper_base_dir(), cpu_threads=2),
-        tts=CachedTts(tts) if cached else tts,
-    )
+    engines = gateway_engines(Settings())
+    return replace(engines, tts=CachedTts(engines.tts)) if cached else engines
 
 
 async def wait_until(

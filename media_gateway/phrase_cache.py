@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Iterable
 from media_gateway.engines import TextToSpeech
 
 MAX_CACHED_CHARS = 300  # long, one-off LLM sentences are not worth keeping
-_CLAUSE_END = re.compile(r"[,;:.!?](?=\s)")  # where a sentence may be cut and still sound right
+# Where a sentence may be cut and still sound right (a head is looked up up to such a mark).
+CLAUSE_END = re.compile(r"[,;:.!?](?=\s)")
 
 
 class CachedTts:
@@ -64,7 +65,7 @@ class CachedTts:
     ) -> tuple[list[bytes], str] | None:
         """The audio of the longest cached clause `text` starts with, and the text after it."""
         found = None
-        for match in _CLAUSE_END.finditer(text):
+        for match in CLAUSE_END.finditer(text):
             rest = text[match.end() :].strip()
             chunks = self._audio.get((text[: match.end()], voice, rate))
             if chunks is not None and rest:

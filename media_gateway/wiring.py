@@ -10,7 +10,7 @@ from core.settings import Settings
 from domain.prompts import PHRASES
 from media_gateway.app import Speech
 from media_gateway.engines import Engines
-from media_gateway.phrase_cache import CachedTts
+from media_gateway.phrase_cache import CLAUSE_END, CachedTts
 from providers.flags.redis_flags import RedisFlags
 
 
@@ -73,14 +73,14 @@ def static_phrases(settings: Settings) -> list[str]:
 def phrase_heads() -> list[str]:
     """The fixed clauses that open a phrase whose rest varies per call ("Hello," before the
     bot's name): cached, they play while the rest is synthesised."""
-    heads = []
+    heads = set()
     for table in PHRASES.values():
         for text in table.values():
-            fixed = text.split("{", 1)[0]
-            cut = max(fixed.rfind(mark) for mark in ",;:.!?")
-            if "{" in text and cut > 0:
-                heads.append(fixed[: cut + 1])
-    return sorted(set(heads))
+            fixed, templated, _ = text.partition("{")
+            ends = [match.end() for match in CLAUSE_END.finditer(fixed)]
+            if templated and ends:
+                heads.add(fixed[: ends[-1]])
+    return sorted(heads)
 
 
 def build_speech(settings: Settings, redis: Redis, engines: Engines | None = None) -> Speech:
