@@ -29,6 +29,9 @@ DELAY_MEMORY_S = 2.0
 # Within the 96 ms window the playout may have slipped by a frame: the frame alone is matched
 # this close to the window's lag.
 SLIP_S = 0.02
+# Inbound audio may be tested this long after it was played: a backlog of caller frames after
+# a stall is placed where it was spoken (`media_clock`), and its echo must still be there.
+BACKLOG_S = 2.0
 
 
 class EchoGuard:
@@ -63,7 +66,7 @@ class EchoGuard:
         if pcm:
             self._played.append((at, pcm))
             # A silent caller tests nothing: forget here too, or the reference grows all call.
-            self._forget(at - self._keep_s)
+            self._forget(at - self._keep_s - BACKLOG_S)
 
     def clear(self) -> None:
         self._played.clear()
@@ -88,8 +91,10 @@ class EchoGuard:
             return False
         ref = np.zeros(n + lag)
         for at, pcm in self._played:
-            samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
             offset = round((at - start_at) * self.rate)
+            if offset >= ref.size:
+                break  # played after this frame was spoken (a backlog is being tested)
+            samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
             lo, hi = max(offset, 0), min(offset + samples.size, ref.size)
             if lo < hi:
                 ref[lo:hi] = samples[lo - offset : hi - offset]

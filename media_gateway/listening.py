@@ -14,6 +14,7 @@ import numpy as np
 
 from media_gateway.echo import EchoGuard
 from media_gateway.engines import Resampler, Vad
+from media_gateway.media_clock import MediaClock
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,9 @@ class Listener:
         self.echo = echo
         self.threshold = threshold
         self._resampler = Resampler(call_rate, vad.sample_rate)
+        self._call_rate = call_rate
+        self.clock = MediaClock()
+        self.now = 0.0  # when the end of the audio fed so far was spoken (monotonic)
         self._frame_bytes = vad.frame_samples * 2
         self._buffer = b""
         self.echo_frames = 0  # frames the echo guard silenced (observability, tests)
@@ -223,14 +227,18 @@ class Listener:
     def feed(
         self, pcm: bytes, received_at: float
     ) -> list[SpeechStarted | SpeechPaused | SpeechEnded]:
-        """One inbound frame, received at monotonic `received_at`."""
+        """One inbound frame, received at monotonic `received_at`.
+
+        Frames are placed by the media clock: a burst after a stall keeps its timeline.
+        """
+        self.now = self.clock.advance(len(pcm) / 2 / self._call_rate, received_at)
         self._buffer += self._resampler.process(pcm)
         events: list[SpeechStarted | SpeechPaused | SpeechEnded] = []
         rate = self.vad.sample_rate
         while len(self._buffer) >= self._frame_bytes:
             size = self._frame_bytes
             frame, self._buffer = self._buffer[:size], self._buffer[size:]
-            end_at = received_at - len(self._buffer) / 2 / rate
+            end_at = self.now - len(self._buffer) / 2 / rate
             probability = self.vad.probability(frame)
             voiced = probability >= self.threshold
             rising = not voiced and probability >= self.threshold - RISING_MARGIN

@@ -270,10 +270,10 @@ class CallSession:
 
     async def feed(self, pcm: bytes) -> None:
         """One inbound frame (PCM16 mono at the call's rate)."""
-        now = self._clock()
-        for event in self.listener.feed(pcm, now):
+        received_at = self._clock()
+        for event in self.listener.feed(pcm, received_at):
             if isinstance(event, SpeechStarted):
-                self._last_activity = now
+                self._last_activity = received_at
                 self._speech_starts += 1
                 self._speech_started.set()
                 if self.speaker is not None and self.speaker.active:
@@ -291,9 +291,10 @@ class CallSession:
                 utterance.early = self._take_early(event.pcm)
                 self._utterances.put_nowait(utterance)
                 self._overlap = None
-        await self._check_barge_in(now)
+        await self._check_barge_in(self.listener.now)
 
     async def _check_barge_in(self, now: float) -> None:
+        """`now`: the media clock's, as the onset's (the timer counts the caller's audio)."""
         overlap, speaker = self._overlap, self.speaker
         if overlap is None or speaker is None or not self.detector.in_speech:
             return

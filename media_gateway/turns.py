@@ -38,6 +38,8 @@ _HUM = re.compile(r"[mnh]*m[mnh]*(-[mnh]+)*")
 MAX_WORDS_PER_S = 5
 PHONE_DIGITS = 10
 _PUNCTUATION = re.compile(r"[\s.,!?;:…\"«»]+")
+# Whisper writes digit groups joined: "06-12", "555-1234", "06/12".
+_DIGIT_JOINER = re.compile(r"(?<=\d)[-–/](?=\d)")
 
 
 def normalise(text: str) -> str:
@@ -47,7 +49,7 @@ def normalise(text: str) -> str:
 
 def unfinished(text: str) -> bool:
     """True when the caller is clearly mid-number or mid-spelling (wait for more speech)."""
-    words = normalise(text).split()
+    words = _DIGIT_JOINER.sub(" ", normalise(text)).split()
     if not words:
         return False
     last = words[-1]

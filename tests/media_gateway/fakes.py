@@ -212,7 +212,8 @@ class Phone:
     queue); each tick the caller's frame goes to the session, plus, on a speakerphone, the
     bot's audio played `echo_delay_s` earlier at `echo_gain`. Playout keeps real time as ACS
     does: when this loop runs late (a starved test process) and catches up, a tick plays only
-    a frame that had arrived by its time.
+    a frame that had arrived by its time. The phone keeps playing between `run`s (while a test
+    waits): those ticks send no caller audio, but the echo stays `echo_delay_s` late in time.
     """
 
     rate: int
@@ -222,6 +223,8 @@ class Phone:
     queue: list[tuple[float, bytes]] = field(default_factory=list)  # (arrival, PCM)
     played: list[bytes] = field(default_factory=list)
     speech_onsets: list[float] = field(default_factory=list)
+    _t0: float | None = None  # the playout clock's start (the first `run`)
+    _ticks: int = 0  # 20 ms ticks played since `_t0`
 
     @property
     def frame_bytes(self) -> int:
@@ -252,15 +255,17 @@ class Phone:
         size = self.frame_bytes
         total = len(caller) // size + round(tail_s * 50)
         delay = round(self.echo_delay_s * 50)
-        start = time.monotonic()
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        idle = int((time.monotonic() - self._t0) / 0.02) - self._ticks
+        for _ in range(idle):  # played while no `run` was sending
+            self._play_tick()
         was_speech = False
         for k in range(total):
-            wait = start + k * 0.02 - time.monotonic()
+            wait = self._t0 + self._ticks * 0.02 - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            due = start + (k + 1) * 0.02  # the end of this tick's 20 ms
-            ready = self.queue and self.queue[0][0] <= due
-            self.played.append(self.queue.pop(0)[1] if ready else bytes(size))
+            self._play_tick()
             frame = caller[k * size : (k + 1) * size]
             frame += bytes(size - len(frame))  # the last frame of a clip is padded
             speech = any(frame)  # exact digital silence between clips
@@ -272,6 +277,14 @@ class Phone:
             result = feed(frame)
             if asyncio.iscoroutine(result):
                 await result
+
+    def _play_tick(self) -> None:
+        """The next 20 ms of playout: the queued frame, if it had arrived by the tick's end."""
+        assert self._t0 is not None
+        self._ticks += 1
+        due = self._t0 + self._ticks * 0.02
+        ready = self.queue and self.queue[0][0] <= due
+        self.played.append(self.queue.pop(0)[1] if ready else bytes(self.frame_bytes))
 
 
 def _mix(frame: bytes, echo: bytes, gain: float) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -94,6 +95,35 @@ async def test_a_phone_number_read_with_pauses_is_one_turn(redis: Redis, engines
     text = control.turns[0][1].text
     assert text.lower().startswith("my number is"), text
     assert digits(text) == "0612345678", text
+
+
+async def test_the_bots_echo_stays_echo_when_the_gateway_stalls(
+    redis: Redis, engines: Engines
+) -> None:
+    # The event loop blocks for 0.5 s every 0.7 s (a starved CPU, a long GC pause): the
+    # caller's frames, echo included, arrive in bursts, long after the bot's audio played.
+    async def stall() -> None:
+        while True:
+            await asyncio.sleep(0.7)
+            time.sleep(0.5)  # noqa: ASYNC251 (the stall under test)
+
+    phone = Phone(RATE, echo_gain=0.3, echo_delay_s=0.12)
+    control = RecordingControl(last_turn_id=1)
+    staller = asyncio.create_task(stall())
+    try:
+        async with open_session(redis, engines, phone, control) as session:
+            await bot_says(redis, session, 1, ANSWER)
+            speaker = session.speaker
+            assert speaker is not None
+            for _ in range(60):
+                await phone.run(session.feed, b"", tail_s=0.5)
+                if speaker.heard_text() == ANSWER and not speaker.active:
+                    break
+            assert not phone.stops() and not control.barge_ins and not control.turns
+            assert session.listener.echo_frames > 20
+            assert speaker.heard_text() == ANSWER
+    finally:
+        staller.cancel()
 
 
 async def test_the_bots_echo_is_not_the_caller_but_the_caller_over_it_is(

@@ -9,14 +9,31 @@ from media_gateway.turns import implausible, is_backchannel, join, unfinished
 
 @pytest.mark.parametrize(
     "text",
-    ["My number is 06 12.", "c'est le zéro six", "D U P", "my number is", "john dot"],
+    [
+        "My number is 06 12.",
+        "My number is 06-12.",  # as Whisper writes digit groups
+        "06/12",
+        "c'est le zéro six",
+        "D U P",
+        "my number is",
+        "john dot",
+    ],
 )
 def test_unfinished(text: str) -> None:
     assert unfinished(text)
 
 
 @pytest.mark.parametrize(
-    "text", ["I had an accident.", "06 12 34 56 78", "Yes, please.", "", "Merci beaucoup."]
+    "text",
+    [
+        "I had an accident.",
+        "06 12 34 56 78",
+        "06-12-34-56-78",
+        "Yes, please.",
+        "",
+        "Merci beaucoup.",
+        "a well-known garage",
+    ],
 )
 def test_finished(text: str) -> None:
     assert not unfinished(text)
