@@ -51,7 +51,10 @@ class Emulator:
     async def start(self, base_url: str) -> None:
         self.base_url = base_url
         # No connection pooling limits: a slow callback receiver must not stall other calls.
-        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        # Idle connections are dropped before common servers drop them (uvicorn after 5 s),
+        # so a callback seldom goes out on a connection the receiver is closing.
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=3.0)
+        self._http = aiohttp.ClientSession(connector=connector)
         self._event_grid = EventGrid(
             self._http,
             self.config.resource_id,

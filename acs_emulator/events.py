@@ -21,6 +21,11 @@ from acs_emulator.results import as_json
 
 log = logging.getLogger(__name__)
 
+# A connection that failed before an answer (refused, or a pooled keep-alive connection the
+# receiver closed as the event went out) is tried again after these pauses, as a real sender
+# does; an HTTP error status is an answer and is not.
+RESEND_AFTER_S = (0.1, 0.5)
+
 
 def cloud_event(
     *,
@@ -98,21 +103,35 @@ class EventSender:
     async def _post(self, url: str, event: dict[str, Any]) -> Delivery:
         delivery = Delivery(url=url, sent_at=datetime.now(UTC))
         started = time.monotonic()
+        for pause in (*RESEND_AFTER_S, None):
+            try:
+                delivery.status = await self._send_once(url, event)
+                delivery.error = None
+                break
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                delivery.error = f"{type(exc).__name__}: {exc}"
+                # A timeout may have been received: only a connection that failed is resent.
+                lost = isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(
+                    exc, TimeoutError
+                )
+                if not lost or pause is None:
+                    log.warning("callback %s to %s failed: %s", event["type"], url, delivery.error)
+                    break
+                delivery.attempts += 1
+                await asyncio.sleep(pause)
+        delivery.duration_ms = (time.monotonic() - started) * 1000
+        return delivery
+
+    async def _send_once(self, url: str, event: dict[str, Any]) -> int:
         headers = {
             "Content-Type": "application/json",
             "Authorization": f"Bearer {self._signer.token()}",
         }
-        try:
-            async with self._http.post(
-                url,
-                data=json.dumps([event]),
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self._timeout_s()),
-            ) as response:
-                await response.read()
-                delivery.status = response.status
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            delivery.error = f"{type(exc).__name__}: {exc}"
-            log.warning("callback %s to %s failed: %s", event["type"], url, delivery.error)
-        delivery.duration_ms = (time.monotonic() - started) * 1000
-        return delivery
+        async with self._http.post(
+            url,
+            data=json.dumps([event]),
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=self._timeout_s()),
+        ) as response:
+            await response.read()
+            return response.status

@@ -36,6 +36,7 @@ class Delivery(BaseModel):
     error: str | None = None
     sent_at: datetime | None = None
     duration_ms: float | None = None
+    attempts: int = 1  # more when the connection failed before an answer (see events.py)
 
     @property
     def ok(self) -> bool:

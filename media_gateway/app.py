@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain import attributes
 from media_gateway.control import CallView, TemporalCallControl, view_of
@@ -33,6 +33,7 @@ from workflows.call import CallWorkflow
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 4401  # application close code: authentication failed
+TRY_AGAIN_LATER = 1013  # the token could not be checked (Temporal busy or away)
 
 
 @dataclass
@@ -69,13 +70,22 @@ TEMPORAL = web.AppKey("temporal", Client)
 SPEECH = web.AppKey("speech", Speech)
 
 
+class TokenNotChecked(Exception):
+    """Temporal could not be asked (busy, restarting, unreachable): neither yes nor no."""
+
+
 async def _authorised(client: Client, call_id: str, token: str) -> CallView | None:
-    """The call as the gateway needs it, when `token` is the call's media token."""
+    """The call as the gateway needs it, when `token` is the call's media token; None when it
+    is not (or there is no such call). Raises `TokenNotChecked` when Temporal cannot answer."""
     handle = client.get_workflow_handle_for(CallWorkflow.run, attributes.workflow_id_for(call_id))
     try:
         call = await handle.query(CallWorkflow.get_state)
-    except RPCError:
-        return None
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            return None
+        raise TokenNotChecked(f"{exc.status.name if exc.status else 'error'}: {exc}") from exc
+    except RuntimeError as exc:  # the SDK's "Failed client connect": no server to ask
+        raise TokenNotChecked(str(exc)) from exc
     if not call.media_token or not hmac.compare_digest(call.media_token, token):
         return None
     return view_of(call)
@@ -86,7 +96,13 @@ async def media(request: web.Request) -> web.WebSocketResponse:
     call_id = request.match_info["call_id"]
     socket = web.WebSocketResponse(heartbeat=20)
     await socket.prepare(request)
-    view = await _authorised(request.app[TEMPORAL], call_id, request.match_info["token"])
+    try:
+        view = await _authorised(request.app[TEMPORAL], call_id, request.match_info["token"])
+    except TokenNotChecked as exc:
+        # Not the caller's fault: ACS reports the stream stopped, the workflow asks again.
+        log.warning("media for call %s closed: its token could not be checked (%s)", call_id, exc)
+        await socket.close(code=TRY_AGAIN_LATER, message=b"try again later")
+        return socket
     if view is None:
         log.warning("media for call %s refused: bad token", call_id)
         await socket.close(code=POLICY_VIOLATION, message=b"unauthorized")

@@ -5,6 +5,7 @@ the message format are the real ones."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import uuid
@@ -15,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import uvicorn
 from aiohttp import web
 from redis.asyncio import Redis
 from temporalio.client import Client
+from temporalio.service import RetryConfig
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from acs_emulator.client import EmulatorClient
@@ -32,7 +35,13 @@ from core.redis_server import free_port
 from core.settings import Settings
 from core.stores import open_store
 from domain.contracts import ConnectInput
-from media_gateway.app import SESSIONS, Speech, close_sessions
+from media_gateway.app import (
+    POLICY_VIOLATION,
+    SESSIONS,
+    TRY_AGAIN_LATER,
+    Speech,
+    close_sessions,
+)
 from media_gateway.app import create_app as create_gateway
 from media_gateway.engines import Engines
 from media_gateway.wiring import build_speech
@@ -81,7 +90,10 @@ class Phone:
         call: dict[str, Any] = response.json()["call"]
         return call
 
-    async def wait_status(self, call_id: str, status: str, timeout: float = 10) -> dict[str, Any]:
+    async def wait_status(
+        self, call_id: str, status: str, timeout: float = 10, every: float = 0.05
+    ) -> dict[str, Any]:
+        """Poll the call's state (a workflow query through the API) until it has `status`."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             state = await self.state(call_id)
@@ -89,10 +101,10 @@ class Phone:
                 return state
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"call {call_id} is {state['status']}, not {status}")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(every)
 
-    async def connection(self, call_id: str) -> str:
-        state = await self.wait_status(call_id, "in_progress")
+    async def connection(self, call_id: str, timeout: float = 10, every: float = 0.05) -> str:
+        state = await self.wait_status(call_id, "in_progress", timeout, every)
         connection_id: str = state["connection_id"]
         return connection_id
 
@@ -364,6 +376,52 @@ async def test_media_streaming_restarts_when_the_gateway_goes_away(phone: Phone)
     assert len(sessions) == 2 and sessions[0].closed and not sessions[1].closed
 
 
+async def open_media(port: int, call_id: str, token: str) -> int | None:
+    """Connect to the gateway as ACS would and send audio: the code the gateway closed with."""
+    async with aiohttp.ClientSession() as http:
+        url = f"ws://127.0.0.1:{port}/media/{call_id}/{token}"
+        async with http.ws_connect(url) as socket:
+            metadata = {"kind": "AudioMetadata", "audioMetadata": {"sampleRate": 16000}}
+            frame = {"kind": "AudioData", "audioData": {"data": "AAAA", "silent": False}}
+            with contextlib.suppress(ConnectionResetError):
+                await socket.send_str(json.dumps(metadata))
+                await socket.send_str(json.dumps(frame))
+            message = await socket.receive(timeout=15)
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            return socket.close_code
+
+
+async def test_a_media_socket_with_the_wrong_token_is_refused_before_any_audio(
+    phone: Phone,
+) -> None:
+    call_id = await phone.call(lang=ONE_LANGUAGE)
+    connection_id = await phone.connection(call_id)
+    await phone.phones.wait_for_call(connection_id, lambda c: c.media.connected)
+    (live,) = phone.gateway[SESSIONS][call_id]
+    frames = live.frames
+    for target, token in [(call_id, "not-the-token"), (str(uuid.uuid4()), "any")]:
+        code = await open_media(phone.gateway_port, target, token)
+        assert code == POLICY_VIOLATION
+    # No session was made for either, and the call's own stream goes on.
+    assert phone.gateway[SESSIONS][call_id] == [live] and not live.closed
+    assert live.frames >= frames
+
+
+async def test_a_media_socket_is_closed_for_a_retry_when_temporal_cannot_be_asked() -> None:
+    # Nothing listens on this Temporal address: the token can be neither accepted nor refused.
+    client = await Client.connect(
+        f"127.0.0.1:{free_port()}", lazy=True, retry_config=RetryConfig(max_retries=0)
+    )
+    port = free_port()
+    runner = await serve_gateway(client, port)
+    try:
+        code = await open_media(port, "call-1", "a-token")
+    finally:
+        await runner.cleanup()
+    assert code == TRY_AGAIN_LATER
+    assert not runner.app[SESSIONS]
+
+
 async def test_a_retried_create_call_rings_once(phone: Phone) -> None:
     number = "+33655554444"
     await phone.phones.add_phone(number)
@@ -396,10 +454,12 @@ async def test_burst_of_50_outbound_calls(phone: Phone) -> None:
     numbers = [f"+336{70000000 + i}" for i in range(50)]
     await asyncio.gather(*(phone.phones.add_phone(n) for n in numbers))
     ids = await asyncio.gather(*(phone.call(phone_number=n, lang=ONE_LANGUAGE) for n in numbers))
-    connections = await asyncio.gather(*(phone.connection(i) for i in ids))
+    # 50 calls polled every 50 ms would be 1,000 queries a second on the worker the calls
+    # need (CI saw queries expire and a call still starting after 10 s): poll gently.
+    connections = await asyncio.gather(*(phone.connection(i, 60, every=0.5) for i in ids))
     assert len(set(connections)) == 50
     await asyncio.gather(*(phone.phones.hang_up(c) for c in connections))
-    finals = await asyncio.gather(*(phone.wait_status(i, "ended", timeout=30) for i in ids))
+    finals = await asyncio.gather(*(phone.wait_status(i, "ended", 60, every=0.5) for i in ids))
     assert all("hangup" in [m["action"] for m in f["messages"]] for f in finals)
     for number in numbers:
         (record,) = await phone.phones.calls(number)
