@@ -25,8 +25,23 @@ _VOLUME = 0.8
 class PiperTts:
     """``TextToSpeech`` with a Piper voice at its native rate (22050 Hz for medium voices)."""
 
-    def __init__(self, onnx: Path | str, config: Path | str, *, threads: int = 0) -> None:
-        """Load the voice; ``threads`` caps onnxruntime's intra-op threads (0: its default)."""
+    def __init__(
+        self,
+        onnx: Path | str,
+        config: Path | str,
+        *,
+        threads: int = 0,
+        noise_scale: float | None = None,
+        noise_w_scale: float | None = None,
+    ) -> None:
+        """Load the voice; ``threads`` caps onnxruntime's intra-op threads (0: its default).
+
+        VITS samples noise for the voice's timbre and its phoneme durations, so each rendering
+        of a text differs a little; ``noise_scale`` and ``noise_w_scale`` (None: the voice's
+        own) at 0 render the same audio every time, as a test's caller needs.
+        """
+        self._noise_scale = noise_scale
+        self._noise_w_scale = noise_w_scale
         with open(config, encoding="utf-8") as f:
             piper_config = PiperConfig.from_dict(json.load(f))
         opts = ort.SessionOptions()
@@ -52,7 +67,11 @@ class PiperTts:
             return
         rate = min(MAX_RATE, max(MIN_RATE, rate))
         syn = SynthesisConfig(
-            speaker_id=self._speaker(voice), length_scale=1.0 / rate, volume=_VOLUME
+            speaker_id=self._speaker(voice),
+            length_scale=1.0 / rate,
+            noise_scale=self._noise_scale,
+            noise_w_scale=self._noise_w_scale,
+            volume=_VOLUME,
         )
         # Piper phonemizes the text, then renders one sentence per step of its generator;
         # each step runs in a worker thread (piper serialises its espeak calls itself and an

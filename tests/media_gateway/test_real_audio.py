@@ -19,11 +19,11 @@ from redis.asyncio import Redis
 
 from domain.contracts import SentenceEvent
 from media_gateway.echo import EchoGuard
-from media_gateway.engines import Engines, resample
+from media_gateway.engines import Engines
 from media_gateway.session import CallSession, SessionConfig
 from providers.sentences.redis_stream import RedisSentenceStream
 from tests.media_gateway.fakes import Phone, RecordingControl, start_session
-from tests.support.engines import real_engines
+from tests.support.engines import caller_says, real_engines
 
 RATE = 16_000
 CUTOFF_S = 0.25  # the default `vad_cutoff_timeout_ms`
@@ -39,10 +39,9 @@ def engines() -> Engines:
 
 
 async def voice(engines: Engines, text: str, rate: float = 1.0) -> bytes:
-    """`text` spoken by Piper, at the call's rate."""
-    tts = engines.tts
-    pcm = b"".join([chunk async for chunk in tts.synthesize(text, rate=rate)])
-    return resample(pcm, tts.sample_rate, RATE)
+    """`text` said by the caller, at the call's rate (the bot speaks with `engines.tts`)."""
+    del engines  # the caller's voice is its own: rendered the same on every run
+    return await caller_says(text, RATE, speed=rate)
 
 
 def pause(seconds: float) -> bytes:

@@ -11,11 +11,14 @@ seconds, so each test module builds them once, in a module-scoped `engines` fixt
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 
 from core.settings import Settings
-from media_gateway.engines import Engines
+from media_gateway.engines import Engines, resample
 from media_gateway.phrase_cache import CachedTts
 from media_gateway.wiring import local_engines
+from providers.speech.models import piper_voice
+from providers.speech.piper_tts import PiperTts
 
 
 def real_engines(*, cached: bool = False) -> Engines:
@@ -26,3 +29,17 @@ def real_engines(*, cached: bool = False) -> Engines:
     """
     engines = local_engines(Settings())
     return replace(engines, tts=CachedTts(engines.tts)) if cached else engines
+
+
+@cache
+def _caller_tts() -> PiperTts:
+    # Piper samples noise on every rendering; without it the same text is the same audio on
+    # every run, so what Whisper hears of the caller (and a test's assertion) is reproducible.
+    return PiperTts(*piper_voice(), noise_scale=0.0, noise_w_scale=0.0)
+
+
+async def caller_says(text: str, rate: int, *, speed: float = 1.0) -> bytes:
+    """`text` spoken by the test's caller (Piper, rendered the same every run), at `rate`."""
+    tts = _caller_tts()
+    pcm = b"".join([chunk async for chunk in tts.synthesize(text, rate=speed)])
+    return resample(pcm, tts.sample_rate, rate)

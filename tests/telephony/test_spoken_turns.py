@@ -23,7 +23,7 @@ from media_gateway.engines import Engines
 from providers.flags.redis_flags import RedisFlags
 from providers.speech.audio import resample
 from scripted_llm.script import ScriptedReply
-from tests.support.engines import real_engines
+from tests.support.engines import caller_says, real_engines
 from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone
 from tests.telephony.test_phone_calls import spoken as spoken  # noqa: F401 - the phone fixture
 
@@ -41,9 +41,8 @@ def engines() -> Engines:
 
 
 async def voice(engines: Engines, text: str) -> bytes:
-    tts = engines.tts
-    pcm = b"".join([chunk async for chunk in tts.synthesize(text)])
-    return resample(pcm, tts.sample_rate, RATE)
+    del engines  # the caller's voice is its own: rendered the same on every run
+    return await caller_says(text, RATE)
 
 
 async def frames_received(phone: Phone, connection_id: str) -> int:
