@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from acs_emulator.events import post_event
 from acs_emulator.models import Delivery, ValidationRecord
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,6 @@ class EventGrid:
         self, url: str, event: dict[str, Any], kind: str
     ) -> tuple[int | None, str, str | None]:
         headers = {
-            "Content-Type": "application/json",
             "aeg-event-type": kind,
             "aeg-subscription-name": SUBSCRIPTION,
             "aeg-delivery-count": "0",
@@ -134,13 +134,8 @@ class EventGrid:
             "aeg-metadata-version": "1",
         }
         try:
-            async with self._http.post(
-                url,
-                data=json.dumps([event]),
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self._timeout_s()),
-            ) as response:
-                return response.status, await response.text(), None
+            status, text = await post_event(self._http, url, event, headers, self._timeout_s())
+            return status, text, None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             return None, "", f"{type(exc).__name__}: {exc}"
 

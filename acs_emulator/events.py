@@ -123,15 +123,24 @@ class EventSender:
         return delivery
 
     async def _send_once(self, url: str, event: dict[str, Any]) -> int:
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {self._signer.token()}",
-        }
-        async with self._http.post(
-            url,
-            data=json.dumps([event]),
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=self._timeout_s()),
-        ) as response:
-            await response.read()
-            return response.status
+        auth = {"Authorization": f"Bearer {self._signer.token()}"}
+        status, _ = await post_event(self._http, url, event, auth, self._timeout_s())
+        return status
+
+
+async def post_event(
+    http: aiohttp.ClientSession,
+    url: str,
+    event: dict[str, Any],
+    headers: dict[str, str],
+    timeout_s: float,
+) -> tuple[int, str]:
+    """POST `event` as a one-event JSON array: the answer's status and text. Raises
+    `aiohttp.ClientError` or `TimeoutError` when no answer came."""
+    async with http.post(
+        url,
+        data=json.dumps([event]),
+        headers={"Content-Type": "application/json", **headers},
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+    ) as response:
+        return response.status, await response.text()

@@ -218,7 +218,7 @@ class Listener:
         self.threshold = threshold
         self._resampler = Resampler(call_rate, vad.sample_rate)
         self._call_rate = call_rate
-        self.clock = MediaClock()
+        self._clock = MediaClock()
         self.now = 0.0  # when the end of the audio fed so far was spoken (monotonic)
         self._frame_bytes = vad.frame_samples * 2
         self._buffer = b""
@@ -231,7 +231,7 @@ class Listener:
 
         Frames are placed by the media clock: a burst after a stall keeps its timeline.
         """
-        self.now = self.clock.advance(len(pcm) / 2 / self._call_rate, received_at)
+        self.now = self._clock.advance(len(pcm) / 2 / self._call_rate, received_at)
         self._buffer += self._resampler.process(pcm)
         events: list[SpeechStarted | SpeechPaused | SpeechEnded] = []
         rate = self.vad.sample_rate

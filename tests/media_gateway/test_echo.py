@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from media_gateway.echo import EchoGuard
 
@@ -21,34 +22,36 @@ def test_the_reference_keeps_only_what_an_echo_can_still_come_from() -> None:
     assert kept[-1][0] == (50 * 60 - 1) * 0.02
 
 
-def test_an_echo_of_the_last_frames_is_still_found_after_a_long_monologue() -> None:
-    guard = EchoGuard(RATE)
-    rng = np.random.default_rng(2)
-    bot = rng.normal(0, 3000, RATE * 30).astype("<i2")
+def bot_speaks(guard: EchoGuard, seconds: int, seed: int) -> npt.NDArray[np.int16]:
+    """The bot's audio (noise) for `seconds`, recorded as played from 0 s in 20 ms frames."""
+    bot = np.random.default_rng(seed).normal(0, 3000, RATE * seconds).astype("<i2")
     for k in range(bot.size // 320):
         guard.played(k * 0.02, bot[k * 320 : (k + 1) * 320].tobytes())
-    end = bot.size / RATE
-    # The caller's line carries the bot's last audio back, 120 ms late and 10 dB down.
-    delay = round(0.12 * RATE)
-    echo = (bot[-delay - 1536 : -delay] * 0.316).astype("<i2")
+    return bot
+
+
+def echo_until(guard: EchoGuard, bot: npt.NDArray[np.int16], stop: int) -> bytes:
+    """The bot's audio up to sample `stop`, 10 dB down, on the caller's line: its first 64 ms
+    heard as context, its last 32 ms frame returned (to test)."""
+    echo = (bot[stop - 1536 : stop] * 0.316).astype("<i2")
     for i in range(0, 1024, 512):
         guard.heard(echo[i : i + 512].tobytes())
-    last = echo[1024:].tobytes()
-    assert guard.is_echo(last, end_at=end)
+    return echo[1024:].tobytes()
+
+
+def test_an_echo_of_the_last_frames_is_still_found_after_a_long_monologue() -> None:
+    guard = EchoGuard(RATE)
+    bot = bot_speaks(guard, 30, seed=2)
+    # The caller's line carries the bot's last audio back, 120 ms late.
+    last = echo_until(guard, bot, bot.size - round(0.12 * RATE))
+    assert guard.is_echo(last, end_at=bot.size / RATE)
 
 
 def test_an_echo_arriving_in_a_backlog_is_still_found() -> None:
     # The gateway stalled: the caller's frames spoken 0.8 s ago are tested only now, after
     # the bot's audio went on playing (and being recorded) meanwhile.
     guard = EchoGuard(RATE)
-    rng = np.random.default_rng(3)
-    bot = rng.normal(0, 3000, RATE * 4).astype("<i2")
-    for k in range(bot.size // 320):
-        guard.played(k * 0.02, bot[k * 320 : (k + 1) * 320].tobytes())
+    bot = bot_speaks(guard, 4, seed=3)
     spoken_at = bot.size / RATE - 0.8
-    delay = round(0.12 * RATE)
-    stop = round(spoken_at * RATE) - delay
-    echo = (bot[stop - 1536 : stop] * 0.316).astype("<i2")
-    for i in range(0, 1024, 512):
-        guard.heard(echo[i : i + 512].tobytes())
-    assert guard.is_echo(echo[1024:].tobytes(), end_at=spoken_at)
+    last = echo_until(guard, bot, round(spoken_at * RATE) - round(0.12 * RATE))
+    assert guard.is_echo(last, end_at=spoken_at)

@@ -38,10 +38,9 @@ def engines() -> Engines:
     return real_engines(cached=True)
 
 
-async def voice(engines: Engines, text: str, rate: float = 1.0) -> bytes:
-    """`text` said by the caller, at the call's rate (the bot speaks with `engines.tts`)."""
-    del engines  # the caller's voice is its own: rendered the same on every run
-    return await caller_says(text, RATE, speed=rate)
+async def voice(text: str, speed: float = 1.0) -> bytes:
+    """`text` said by the caller at the call's rate (rendered the same on every run)."""
+    return await caller_says(text, RATE, speed=speed)
 
 
 def pause(seconds: float) -> bytes:
@@ -57,6 +56,16 @@ def open_session(
 async def bot_says(redis: Redis, session: CallSession, turn_id: int, text: str) -> None:
     event = SentenceEvent(turn_id=turn_id, kind="sentence", text=text)
     await RedisSentenceStream(redis).append(session.call_id, event)
+
+
+async def play_out(phone: Phone, session: CallSession, text: str) -> None:
+    """The phone stays on the line (silent) until the bot's `text` has played out."""
+    speaker = session.speaker
+    assert speaker is not None
+    for _ in range(60):
+        await phone.run(session.feed, b"", tail_s=0.5)
+        if speaker.heard_text() == text and not speaker.active:
+            return
 
 
 async def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -77,11 +86,11 @@ async def test_a_phone_number_read_with_pauses_is_one_turn(redis: Redis, engines
     caller = b"".join(
         [
             pause(0.3),
-            await voice(engines, "My number is zero six, twelve."),
+            await voice("My number is zero six, twelve."),
             pause(1.0),
-            await voice(engines, "thirty-four, fifty-six."),
+            await voice("thirty-four, fifty-six."),
             pause(1.0),
-            await voice(engines, "seventy-eight."),
+            await voice("seventy-eight."),
         ]
     )
     control = RecordingControl()
@@ -112,15 +121,10 @@ async def test_the_bots_echo_stays_echo_when_the_gateway_stalls(
     try:
         async with open_session(redis, engines, phone, control) as session:
             await bot_says(redis, session, 1, ANSWER)
-            speaker = session.speaker
-            assert speaker is not None
-            for _ in range(60):
-                await phone.run(session.feed, b"", tail_s=0.5)
-                if speaker.heard_text() == ANSWER and not speaker.active:
-                    break
+            await play_out(phone, session, ANSWER)
             assert not phone.stops() and not control.barge_ins and not control.turns
             assert session.listener.echo_frames > 20
-            assert speaker.heard_text() == ANSWER
+            assert session.speaker is not None and session.speaker.heard_text() == ANSWER
     finally:
         staller.cancel()
 
@@ -136,21 +140,16 @@ async def test_the_bots_echo_is_not_the_caller_but_the_caller_over_it_is(
     async with open_session(redis, engines, phone, control) as session:
         # 1. The answer plays out with its echo on the line: no barge-in, nothing heard.
         await bot_says(redis, session, 1, ANSWER)
-        speaker = session.speaker
-        assert speaker is not None
-        for _ in range(40):  # the phone stays on the line until the answer has played out
-            await phone.run(session.feed, b"", tail_s=0.5)
-            if speaker.heard_text() == ANSWER and not speaker.active:
-                break
+        await play_out(phone, session, ANSWER)
         assert not phone.stops() and not control.barge_ins and not control.turns
         assert session.listener.echo_frames > 20  # Silero took the echo for voice: it was there
         assert session.speaker.heard_text() == ANSWER
         # 2. The caller speaks once the bot is done: that is transcribed.
-        await phone.run(session.feed, pause(0.3) + await voice(engines, request), tail_s=0.8)
+        await phone.run(session.feed, pause(0.3) + await voice(request), tail_s=0.8)
         await wait_for(lambda: len(control.turns) == 1)
         # 3. The caller speaks over the next answer and its echo: a barge-in. (The phone is on
         # the line before the answer starts, as a real one: the echo's delay stays 120 ms.)
-        caller = pause(1.5) + await voice(engines, interruption)
+        caller = pause(1.5) + await voice(interruption)
         line = asyncio.create_task(phone.run(session.feed, caller, tail_s=0.8))
         await bot_says(redis, session, 2, ANSWER)
         await line
@@ -171,8 +170,8 @@ async def test_the_bots_echo_is_not_the_caller_but_the_caller_over_it_is(
 async def test_a_same_voice_caller_is_not_taken_for_the_echo(engines: Engines) -> None:
     """The echo test itself: the bot's delayed copy matches, other words in the same voice
     (the worst case: caller and bot both Piper's voice) do not."""
-    bot = await voice(engines, ANSWER)
-    caller = await voice(engines, "Sorry, can I ask something about my claim, please?", 1.15)
+    bot = await voice(ANSWER)
+    caller = await voice("Sorry, can I ask something about my claim, please?", 1.15)
     guard = EchoGuard(RATE)
     guard.played(0.0, bot)
     frame_bytes = 512 * 2

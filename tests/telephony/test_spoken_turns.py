@@ -40,8 +40,8 @@ def engines() -> Engines:
     return real_engines(cached=True)
 
 
-async def voice(engines: Engines, text: str) -> bytes:
-    del engines  # the caller's voice is its own: rendered the same on every run
+async def voice(text: str) -> bytes:
+    """`text` said by the caller at the call's rate (rendered the same on every run)."""
     return await caller_says(text, RATE)
 
 
@@ -95,9 +95,7 @@ async def answered_call(
     await until(lambda: frames_received(phone, connection_id))
     await bot_quiet(phone, connection_id)
     greeting = await frames_received(phone, connection_id)
-    await phone.phones.play_audio(
-        connection_id, await voice(engines, "My car was stolen yesterday."), RATE
-    )
+    await phone.phones.play_audio(connection_id, await voice("My car was stolen yesterday."), RATE)
     return call_id, connection_id, greeting
 
 
@@ -144,7 +142,7 @@ async def test_a_barge_in_mid_answer_stops_the_audio_and_keeps_only_what_was_hea
     call_id, connection_id, greeting = await answered_call(
         spoken, engines, slow, ScriptedReply(text="Of course, go ahead.")
     )
-    interruption = await voice(engines, "Wait, I did not understand that.")
+    interruption = await voice("Wait, I did not understand that.")
     await bot_audio_beyond(spoken, connection_id, greeting, 3.0)
     await spoken.phones.play_audio(connection_id, interruption, RATE)
 
@@ -182,11 +180,11 @@ async def test_a_backchannel_during_the_answer_does_not_interrupt_it(
     # "Okay" and "yeah": whisper-base mishears Piper's synthetic "mhm" ("and make them"); the
     # hum's spellings are covered by the text rules (test_turns).
     await bot_audio_beyond(spoken, connection_id, greeting, 2.5)
-    await spoken.phones.play_audio(connection_id, await voice(engines, "Okay."), RATE)
+    await spoken.phones.play_audio(connection_id, await voice("Okay."), RATE)
     await bot_audio_beyond(spoken, connection_id, greeting, 6.0)
-    await spoken.phones.play_audio(connection_id, await voice(engines, "Yeah."), RATE)
+    await spoken.phones.play_audio(connection_id, await voice("Yeah."), RATE)
     # The bot says all of it: each backchannel paused it at most until its transcript.
-    answer_s = len(await voice(engines, ANSWER)) / 2 / RATE
+    answer_s = len(await voice(ANSWER)) / 2 / RATE
     await bot_audio_beyond(spoken, connection_id, greeting, answer_s - 0.5)
     await bot_quiet(spoken, connection_id)
 
