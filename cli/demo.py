@@ -260,7 +260,9 @@ async def _place_call(
     from providers.speech.models import piper_voice
     from providers.speech.piper_tts import PiperTts
 
-    tts = PiperTts(*piper_voice(), threads=1)
+    # The caller's voice without Piper's sampled noise: the same words are the same audio on
+    # every run, so what Whisper hears (a policy number, digit by digit) is reproducible.
+    tts = PiperTts(*piper_voice(), threads=1, noise_scale=0.0, noise_w_scale=0.0)
     async with (
         httpx.AsyncClient(base_url=api_url, timeout=30) as api,
         EmulatorClient(emulator_url) as phones,
