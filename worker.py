@@ -26,6 +26,7 @@ from activities.search import SearchActivities
 from activities.speech import SpeechActivities
 from activities.store import StoreActivities
 from activities.telephony import TelephonyActivities
+from core import logs
 from core.settings import Settings, TelephonySettings, get_settings
 from core.stores import open_redis, open_search, open_store
 from core.temporal import connect
@@ -174,10 +175,7 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.setup()
     asyncio.run(run(get_settings()))
     # temporalio can crash at interpreter exit (sdk-python#300); exit without finalisers.
     sys.stdout.flush()

@@ -11,6 +11,7 @@ import signal
 from acs_emulator.app import start_server, stop_server
 from acs_emulator.config import DEFAULT_BOT_NUMBER, DEFAULT_ISSUER, EmulatorConfig, Timings
 from acs_emulator.emulator import Emulator
+from core import logs
 
 log = logging.getLogger("acs_emulator")
 
@@ -75,7 +76,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup(logging.INFO, "%(asctime)s %(name)s %(message)s")
     asyncio.run(serve(args))
 
 

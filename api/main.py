@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,6 +12,7 @@ from fastapi import FastAPI
 from api import errors
 from api.deps import Services
 from api.routes import acs, calls, health, report, sms
+from core import logs
 from core.settings import Settings, get_settings
 from core.stores import open_redis, open_store
 from core.temporal import connect
@@ -50,13 +50,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    logs.setup()
     settings = get_settings()  # fails fast, before binding, on invalid configuration
     uvicorn.run(
         create_app(settings),
         host=settings.api.host,
         port=settings.api.port,
         log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        log_config=logs.uvicorn_log_config(),  # the access log without secrets or numbers
     )
 
 

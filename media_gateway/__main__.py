@@ -10,7 +10,7 @@ import os
 from aiohttp import web
 from redis.asyncio import Redis
 
-from core import event_loop
+from core import event_loop, logs
 from core.settings import get_settings
 from core.temporal import connect
 from media_gateway.app import create_app
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--host", default=settings.gateway_host)
     parser.add_argument("--port", type=int, default=settings.gateway_port)
     args = parser.parse_args()
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    logs.setup()
     # Metrics and spans: OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else the console.
     shutdown_telemetry = (
         configure_telemetry()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core import logs
 from scripted_llm.script import Script, ScriptState
 from scripted_llm.server import create_app
 
@@ -19,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--script", type=Path, help="JSON file shaped like POST /_script")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup(logging.INFO, "%(asctime)s %(name)s %(message)s")
     state = ScriptState()
     if args.script is not None:
         state.apply(Script.model_validate_json(args.script.read_text()))

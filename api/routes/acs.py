@@ -31,7 +31,7 @@ from api.routes.sms import receive_sms
 from domain import attributes
 from domain.call import CallInitiate, CallState, CallStatus
 from domain.contracts import AcsEvent, CallInput, IncomingCall
-from domain.phone import InvalidPhoneNumber, to_e164
+from domain.phone import InvalidPhoneNumber, mask, to_e164
 from providers.sms.inbound import from_event_grid
 from providers.telephony.acs_events import InvalidEvent, parse_callback, parse_event_grid
 from workflows.call import CallWorkflow, details_for, summary_for
@@ -193,7 +193,7 @@ async def _start_inbound(services: Services, caller: str, incoming: IncomingCall
         static_summary=summary_for(preview),
         static_details=details_for(preview),
     )
-    log.info("incoming call from %s: new call %s", caller, call_id)
+    log.info("incoming call from %s: new call %s", mask(caller), call_id)
 
 
 def start_attributes(initiate: CallInitiate) -> TypedSearchAttributes:

@@ -20,7 +20,7 @@ from api.errors import ApiError
 from domain import attributes
 from domain.call import CallInitiate
 from domain.contracts import CallInput, UserTurn
-from domain.phone import InvalidPhoneNumber, to_e164
+from domain.phone import InvalidPhoneNumber, mask, to_e164
 from providers.sms.inbound import InboundSms, from_twilio_form
 from providers.sms.twilio import verify_twilio_signature
 from workflows.call import CallWorkflow
@@ -85,4 +85,4 @@ async def receive_sms(services: Services, inbound: InboundSms) -> None:
     reply = await services.temporal.execute_update_with_start_workflow(
         CallWorkflow.user_turn, turn, start_workflow_operation=operation
     )
-    log.info("SMS from %s joined call %s (turn %d)", customer, start.call_id, reply.turn_id)
+    log.info("SMS from %s joined call %s (turn %d)", mask(customer), start.call_id, reply.turn_id)
