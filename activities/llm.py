@@ -16,7 +16,13 @@ from temporalio.exceptions import ApplicationError
 
 from core.settings import LlmModelSettings, LlmSettings
 from domain.call import CallState, Style
-from domain.contracts import LlmToolCallRequest, LlmTurnInput, LlmTurnResult, SentenceEvent
+from domain.contracts import (
+    FILLER_INDEX,
+    LlmToolCallRequest,
+    LlmTurnInput,
+    LlmTurnResult,
+    SentenceEvent,
+)
 from domain.guardrails import (
     ANYTHING_ELSE,
     asks_for,
@@ -106,6 +112,7 @@ class LlmActivities:
             else None
         )
         speaker = _Speaker(self._sentences, input, skip)
+        await speaker.resume()
         watchdog = asyncio.create_task(speaker.watch(input.flags.answer_soft_timeout_sec))
         try:
             result = await self._run(input, messages, tools, speaker, offered)
@@ -174,7 +181,9 @@ class LlmActivities:
                     )
                 except LlmRetryableError as exc:
                     if speaker.count:
-                        # Restarting would say the first sentences twice: the workflow decides.
+                        # Temporal retries the activity (the workflow's retry policy): the new
+                        # attempt's first sentences have the keys of those said, so they are
+                        # not appended again.
                         raise ApplicationError(
                             f"{model.name} failed after {speaker.count} sentences: {exc}",
                             type="LlmInterrupted",
@@ -183,7 +192,7 @@ class LlmActivities:
                     last = exc
                 except LlmContentFiltered as exc:
                     activity.logger.warning("%s content filter: %s", model.name, exc)
-                    return speaker.filtered(model.name)
+                    return await speaker.filtered(model.name)
                 except LlmFatalError as exc:
                     raise ApplicationError(str(exc), type="LlmFatal", non_retryable=True) from exc
         raise ApplicationError(f"no model answered: {last}", type="LlmUnavailable") from last
@@ -195,7 +204,13 @@ def _backoff(n: int) -> float:
 
 
 class _Speaker:
-    """Appends the turn's sentences (and at most one filler) to the call's stream."""
+    """Appends the turn's sentences (and at most one filler) to the call's stream.
+
+    Safe to retry: sentence n of the iteration has the key (turn, iteration, n), so a retried
+    attempt appends only the sentences its earlier attempts did not. A model may answer a retry
+    differently: sentence n is then what was appended first (the caller heard that one), and the
+    answer is the sentences appended, in order, so what is stored is what was said.
+    """
 
     def __init__(
         self, sink: SentenceSink, input: LlmTurnInput, skip: Callable[[str], bool] | None = None
@@ -205,19 +220,38 @@ class _Speaker:
         self._skip = skip  # sentences never spoken nor stored (a small model parroting)
         self._lock = asyncio.Lock()  # a filler never interleaves with a sentence
         self._filler_sent = False
+        self._earlier: dict[int, str] = {}  # sentences appended by earlier attempts, by index
         self.texts: list[str] = []
 
     @property
     def count(self) -> int:
         return len(self.texts)
 
+    async def resume(self) -> None:
+        """On a retry, learn what the earlier attempts appended (no round trip otherwise)."""
+        if activity.info().attempt > 1:
+            await self._load_earlier()
+
+    async def _load_earlier(self) -> None:
+        call, input = self._input.call, self._input
+        earlier = await self._sink.appended(call.call_id, input.turn_id, input.iteration)
+        self._filler_sent = self._filler_sent or FILLER_INDEX in earlier
+        self._earlier = {n: text for n, text in earlier.items() if n >= 0}
+
     async def say(self, text: str, style: Style, *, checked: bool = True) -> None:
         if checked and self._skip is not None and self._skip(text):
             activity.logger.info("dropped a repeated sentence: %r", text)
             return
         async with self._lock:
-            await self._append("sentence", text, style)
-            self.texts.append(text)
+            found = await self._append("sentence", len(self.texts), text, style)
+            self.texts.append(found)
+
+    async def settle(self) -> None:
+        """Sentences of earlier attempts beyond this one's answer were said: keep them too."""
+        if activity.info().attempt > 1:
+            await self._load_earlier()  # again: an attempt thought dead may have gone on
+        while self.count in self._earlier:
+            self.texts.append(self._earlier[self.count])
 
     async def watch(self, soft_timeout_sec: float) -> None:
         """Heartbeat on a timer; say the filler once if nothing was said in time."""
@@ -234,25 +268,34 @@ class _Speaker:
 
     async def _filler(self) -> None:
         async with self._lock:
-            if self.texts or self._filler_sent:
+            if self.texts or self._earlier or self._filler_sent:
                 return
             self._filler_sent = True
-            await self._append("filler", phrase("timeout_loading", self._input.call), Style.NONE)
+            text = phrase("timeout_loading", self._input.call)
+            await self._append("filler", FILLER_INDEX, text, Style.NONE)
 
-    async def _append(self, kind: Literal["sentence", "filler"], text: str, style: Style) -> None:
+    async def _append(
+        self, kind: Literal["sentence", "filler"], index: int, text: str, style: Style
+    ) -> str:
+        """Append unless this key already was; return the text the stream holds for it."""
         call = self._input.call
         event = SentenceEvent(
             turn_id=self._input.turn_id,
             iteration=self._input.iteration,
+            index=index,
             kind=kind,
             text=text,
             style=style,
             lang=call.lang.short_code,
             rate=call.speech_rate,
         )
-        await self._sink.append(call.call_id, event)
+        found = await self._sink.append_once(call.call_id, event)
+        if not found.new:
+            activity.logger.info("sentence %s of an earlier attempt not appended again", index)
+        return found.text
 
-    def filtered(self, model: str) -> LlmTurnResult:
+    async def filtered(self, model: str) -> LlmTurnResult:
+        await self.settle()
         return LlmTurnResult(
             content=" ".join(self.texts),
             finish_reason="content_filter",
@@ -295,10 +338,11 @@ class _Attempt:
             if close is not None:
                 await close()
         if finish == "content_filter":
-            return self._speaker.filtered(self._model.name)
+            return await self._speaker.filtered(self._model.name)
         await self._say(self._splitter.flush())
         raw = self._calls.finish() or [("", n, a) for n, a in self._splitter.text_tool_calls]
         calls = _clean_calls(raw, self._input, self._offered)
+        await self._speaker.settle()
         if not self._speaker.count:
             # Only without text: speaking both said the same thing twice (reference #406).
             await self._say(_customer_responses(calls))

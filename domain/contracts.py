@@ -188,11 +188,24 @@ class ReadFlagsInput(BaseModel):
     """Empty on purpose: one model per boundary lets fields be added later."""
 
 
+# `SentenceEvent.index` of the filler (said before an answer's first sentence, at most once)
+# and the base of the static phrases' indices (errors, notices), so that no two entries of the
+# same turn and iteration share a key.
+FILLER_INDEX = -1
+SPEAK_INDEX_BASE = 1_000_000
+
+
 class SentenceEvent(BaseModel):
-    """One entry of a call's sentence stream, read by the media gateway to speak it."""
+    """One entry of a call's sentence stream, read by the media gateway to speak it.
+
+    `(turn_id, iteration, index)` is the entry's key: the LLM's sentences count from 0 in each
+    iteration, the filler is `FILLER_INDEX`, a static phrase `SPEAK_INDEX_BASE` + its activity's
+    sequence number. An activity retry re-appends the same keys, which the stream ignores.
+    """
 
     turn_id: int
     iteration: int = 0
+    index: int = 0
     kind: Literal["sentence", "filler", "error", "notice", "end"]
     text: str = ""
     style: Style = Style.NONE

@@ -164,8 +164,8 @@ async def test_sentences_reach_redis_before_the_answer_ends(
     assert first[0].text == "Hello there."
     result = await task
     assert await events(sentences, call) == [
-        SentenceEvent(turn_id=7, kind="sentence", text=t, style=Style.CHEERFUL)
-        for t in ["Hello there.", "I can help with that.", "What happened exactly?"]
+        SentenceEvent(turn_id=7, index=n, kind="sentence", text=t, style=Style.CHEERFUL)
+        for n, t in enumerate(["Hello there.", "I can help with that.", "What happened exactly?"])
     ]
     assert result == LlmTurnResult(
         content="Hello there. I can help with that. What happened exactly?",
@@ -296,7 +296,7 @@ async def test_last_iteration_sends_no_tools_key(
     )
     activities = await make_activities()
     await run(activities, turn(call, blacklist=["send_sms"]))
-    result = await run(activities, turn(call, tools_enabled=False))
+    result = await run(activities, turn(call, iteration=2, tools_enabled=False))
     first, last = bodies[call.call_id]
     assert "send_sms" not in [t["function"]["name"] for t in first["tools"]]
     assert len(first["tools"]) == 9
@@ -559,6 +559,7 @@ async def test_redis_stream_entry_format(redis: Redis, call_id: str) -> None:
     assert raw[0][1] == {
         b"turn_id": b"3",
         b"iteration": b"0",
+        b"index": b"0",
         b"kind": b"sentence",
         b"text": b"Hi.",
         b"style": b"none",
