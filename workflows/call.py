@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from datetime import timedelta
 
 from temporalio import workflow
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         SearchResult,
         SendSmsInput,
         SendSmsResult,
+        SpeakKind,
         TransferInput,
         TransferResult,
         TurnReply,
@@ -56,12 +58,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.flags import FeatureFlags
     from domain.prompts import phrase
-    from workflows import policies
+    from workflows import patches, policies
     from workflows.call_base import details_for, summary_for
     from workflows.call_phone import PhoneCall
     from workflows.call_tools import ToolPorts, run_tool, store_answers
 
 __all__ = ["CallWorkflow", "details_for", "summary_for"]
+
+# ACS redelivers an event within seconds to minutes: the ids of this many recent events are
+# enough to recognise a second delivery, and bound the workflow's memory.
+ACS_EVENTS_REMEMBERED = 256
 
 
 @workflow.defn
@@ -107,6 +113,7 @@ class CallWorkflow(PhoneCall):
         self._silences = 0
         self._incoming: IncomingCall | None = input.incoming
         self._events: list[AcsEvent] = []
+        self._event_ids: deque[str] = deque(maxlen=ACS_EVENTS_REMEMBERED)
         self._turn_lock = asyncio.Lock()
         self._flags = FeatureFlags()
         self._flags_read_at = None
@@ -117,6 +124,11 @@ class CallWorkflow(PhoneCall):
     @workflow.signal
     def acs_event(self, event: AcsEvent) -> None:
         """A verified Call Automation event (from the API's callback endpoint)."""
+        if workflow.patched(patches.ACS_EVENT_ONCE) and event.id:
+            if event.id in self._event_ids:
+                workflow.logger.info("ACS event %s delivered again: ignored", event.type)
+                return
+            self._event_ids.append(event.id)
         self._events.append(event)
 
     @workflow.signal
@@ -176,14 +188,25 @@ class CallWorkflow(PhoneCall):
                     turn_id=turn_id,
                 )
             )
-            await self._refresh_flags()
-            self.call.recognition_retry = 0  # the caller spoke: silence prompts start over
-            reply = await self._answer(turn_id, action)
-            if turn.channel == "sms" and turn.reply_to and reply.text:
-                await self._text_back(turn.reply_to, reply.text)
-            await self._cancel_reminders_if_claim_complete()
-            await self._save()
+            if not workflow.patched(patches.TURN_GUARDED):
+                reply = await self._take_turn(turn, turn_id, action)
+                await self._save()
+            else:
+                try:
+                    reply = await self._take_turn(turn, turn_id, action)
+                finally:
+                    # Whatever failed, the caller's words are stored and the call goes on.
+                    await self._save()
             return reply.model_copy(update={"ended": reply.ended or self._hanging_up})
+
+    async def _take_turn(self, turn: UserTurn, turn_id: int, action: Action) -> TurnReply:
+        await self._refresh_flags()
+        self.call.recognition_retry = 0  # the caller spoke: silence prompts start over
+        reply = await self._answer(turn_id, action)
+        if turn.channel == "sms" and turn.reply_to and reply.text:
+            await self._text_back(turn.reply_to, reply.text)
+        await self._cancel_reminders_if_claim_complete()
+        return reply
 
     @user_turn.validator
     def _validate_turn(self, turn: UserTurn) -> None:
@@ -365,18 +388,18 @@ class CallWorkflow(PhoneCall):
                     self._keep_heard(turn_id, spoken)
                     break
                 workflow.logger.warning("LLM iteration %s failed: %s", iteration, exc.cause)
-                await self._speak(turn_id, phrase("error", self.call), "error")
-                if _is_fatal(exc):
-                    break
+                spoken_error = await self._phrase(turn_id, "error", "error")
+                if _is_fatal(exc) or not spoken_error:
+                    break  # not even the apology reached the stream: the next turn will tell
                 continue
             if result.content_filtered:
                 self._drop_last_human_message()
-                await self._speak(turn_id, phrase("content_filter", self.call), "error")
+                await self._phrase(turn_id, "content_filter", "error")
                 break
             if not result.content and not result.tool_calls:
                 if result.finish_reason == "length" or not last:
                     continue  # an empty answer: ask again, as the reference does
-                await self._speak(turn_id, phrase("error", self.call), "error")
+                await self._phrase(turn_id, "error", "error")
                 break
             message = Message(
                 created_at=workflow.now(),
@@ -414,6 +437,14 @@ class CallWorkflow(PhoneCall):
             ended=self.call.status is CallStatus.ENDED,
         )
 
+    async def _phrase(self, turn_id: int, name: str, kind: SpeakKind) -> bool:
+        """Speak a static phrase of the turn; False when it could not be (see `TURN_GUARDED`)."""
+        text = phrase(name, self.call)
+        if workflow.patched(patches.TURN_GUARDED):
+            return await self._speak_guarded(turn_id, text, kind)
+        await self._speak(turn_id, text, kind)
+        return True
+
     def _interrupted(self, turn_id: int) -> bool:
         return self._barge_in is not None and self._barge_in.turn_id == turn_id
 
@@ -444,20 +475,33 @@ class CallWorkflow(PhoneCall):
         window = self.call.model_copy(
             update={"messages": self.call.messages[-HISTORY_MESSAGES:], "closed_claims": []}
         )
-        self._llm_handle = workflow.start_activity(
-            "llm_turn",
-            LlmTurnInput(
-                call=window,
-                turn_id=turn_id,
-                iteration=iteration,
-                tools_enabled=tools_enabled,
-                flags=self._flags,
-            ),
-            result_type=LlmTurnResult,
-            start_to_close_timeout=timedelta(seconds=self._flags.answer_hard_timeout_sec),
-            heartbeat_timeout=policies.LLM_HEARTBEAT,
-            retry_policy=policies.LLM_RETRY,
+        input = LlmTurnInput(
+            call=window,
+            turn_id=turn_id,
+            iteration=iteration,
+            tools_enabled=tools_enabled,
+            flags=self._flags,
         )
+        hard = timedelta(seconds=self._flags.answer_hard_timeout_sec)
+        if workflow.patched(patches.LLM_TURN_RETRY):
+            self._llm_handle = workflow.start_activity(
+                "llm_turn",
+                input,
+                result_type=LlmTurnResult,
+                start_to_close_timeout=hard,
+                schedule_to_close_timeout=hard,  # all attempts: then the workflow apologises
+                heartbeat_timeout=policies.LLM_HEARTBEAT_RETRIED,
+                retry_policy=policies.LLM_RETRY_SAFE,
+            )
+        else:
+            self._llm_handle = workflow.start_activity(
+                "llm_turn",
+                input,
+                result_type=LlmTurnResult,
+                start_to_close_timeout=hard,
+                heartbeat_timeout=policies.LLM_HEARTBEAT,
+                retry_policy=policies.LLM_RETRY,
+            )
         try:
             return await self._llm_handle
         finally:
@@ -494,7 +538,7 @@ class CallWorkflow(PhoneCall):
             if self.call.channel == "phone":
                 await self._goodbye()  # the hang-up follows PlayCompleted
                 return "Saying goodbye; the call ends after it."
-            await self._speak(turn_id, phrase("goodbye", self.call), "notice")
+            await self._phrase(turn_id, "goodbye", "notice")
             await self._hang_up_now()
             self.call.status = CallStatus.ENDED
             self.call.messages.append(
@@ -506,7 +550,7 @@ class CallWorkflow(PhoneCall):
             if self.call.channel == "phone":
                 await self._request_transfer()  # the transfer follows PlayCompleted
                 return "Transfer to a human agent started."
-            await self._speak(turn_id, phrase("end_call_to_connect_agent", self.call), "notice")
+            await self._phrase(turn_id, "end_call_to_connect_agent", "notice")
             target = self.call.initiate.agent_phone_number
             result = await self._activity(
                 "transfer_call",

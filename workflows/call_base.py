@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain import attributes
@@ -14,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.contracts import ReadFlagsInput, SaveCallInput, SpeakInput, SpeakKind
     from domain.flags import FeatureFlags
     from domain.phone import mask
-    from workflows import policies
+    from workflows import patches, policies
 
 _R = TypeVar("_R")
 
@@ -83,17 +84,42 @@ class CallBase:
             ),
         )
 
+    async def _speak_guarded(self, turn_id: int, text: str, kind: SpeakKind) -> bool:
+        """Speak a static phrase; False when the stream did not take it (Redis down): a phrase
+        never costs the caller's words or the turn."""
+        try:
+            await self._speak(turn_id, text, kind)
+        except ActivityError as exc:
+            workflow.logger.warning("%s phrase not spoken: %s", kind, exc.cause)
+            return False
+        return True
+
     async def _refresh_flags(self) -> None:
         """Read the live flags at most once per `FLAGS_MAX_AGE` (a local activity)."""
         now = workflow.now()
         if self._flags_read_at is not None and now - self._flags_read_at < FLAGS_MAX_AGE:
             return
-        self._flags = await workflow.execute_local_activity(
-            "read_flags",
-            ReadFlagsInput(),
-            result_type=FeatureFlags,
-            start_to_close_timeout=policies.FLAGS_TIMEOUT,
-        )
+        if not workflow.patched(patches.FLAGS_FALLBACK):
+            self._flags = await workflow.execute_local_activity(
+                "read_flags",
+                ReadFlagsInput(),
+                result_type=FeatureFlags,
+                start_to_close_timeout=policies.FLAGS_TIMEOUT,
+            )
+            self._flags_read_at = now
+            return
+        try:
+            self._flags = await workflow.execute_local_activity(
+                "read_flags",
+                ReadFlagsInput(),
+                result_type=FeatureFlags,
+                start_to_close_timeout=policies.FLAGS_TIMEOUT,
+                retry_policy=policies.FLAGS_RETRY,
+            )
+        except ActivityError as exc:
+            # Read again on the next turn, not after FLAGS_MAX_AGE.
+            workflow.logger.warning("flags not read, the last ones kept: %s", exc.cause)
+            return
         self._flags_read_at = now
 
     async def _save(self) -> None:
@@ -114,11 +140,12 @@ class CallBase:
         filled, _ = progress(self.call.claim, self.call.claim_schema())
         shown = (self.call.status.value, filled)
         if shown != self._shown:
+            # CallPhoneNumber is left as the starter set it: a keyed hash, whose key stays out
+            # of workflow code (an upsert's values are not checked on replay, only its kind).
             workflow.upsert_search_attributes(
                 [
                     attributes.STATUS.value_set(self.call.status.value),
                     attributes.CLAIM_FILLED.value_set(filled),
-                    attributes.PHONE_NUMBER.value_set(self.call.initiate.phone_number),
                     attributes.BOT_NAME.value_set(self.call.initiate.bot_name),
                 ]
             )

@@ -6,10 +6,23 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# Barge-in cancels the LLM activity through its heartbeats, so keep the timeout short.
+# Before patch `llm-turn-retry` (kept for the executions that started before it): a single
+# attempt, retried by the workflow after it spoke an error.
 LLM_HEARTBEAT = timedelta(seconds=2)
-# Retries of an LLM iteration are the workflow's (it speaks an error first), not Temporal's.
 LLM_RETRY = RetryPolicy(maximum_attempts=1)
+# `llm_turn` is safe to retry (its sentences are keyed by turn, iteration and index): Temporal
+# retries it at once, and the caller hears no apology when a retry answers. The heartbeat
+# timeout is how long a killed worker's turn waits before it moves (the activity beats every
+# 0.25 s); it also delivers a barge-in's cancellation. The workflow bounds all the attempts by
+# the hard timeout (schedule-to-close), after which it apologises.
+LLM_HEARTBEAT_RETRIED = timedelta(seconds=1)
+LLM_RETRY_SAFE = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=1),
+    maximum_attempts=3,
+    non_retryable_error_types=["LlmFatal"],
+)
 
 QUICK = timedelta(seconds=10)
 QUICK_RETRY = RetryPolicy(
@@ -24,6 +37,13 @@ SAVE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
 )
 FLAGS_TIMEOUT = timedelta(seconds=5)
+# After patch `flags-fallback`: a flag store outage keeps the flags last read rather than
+# holding the turn (a local activity's default policy retries for ever, up to 100 s apart).
+FLAGS_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=1),
+    maximum_attempts=2,
+)
 
 # Post-call runs three slow-model completions with validation retries.
 POST_CALL = timedelta(minutes=5)

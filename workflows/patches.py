@@ -1,0 +1,18 @@
+"""Ids of the `workflow.patched()` markers: one per change that running executions replay.
+
+Each id guards new behaviour; the `else` branch keeps the old one for histories recorded
+before it (procedure: docs/deploy.md, patch → deprecate → remove).
+"""
+
+from __future__ import annotations
+
+# `llm_turn` retried by Temporal (keyed sentences), heartbeat timeout 1 s, attempts bounded by
+# the hard timeout; before it, one attempt and the workflow's own retry after an apology.
+LLM_TURN_RETRY = "llm-turn-retry"
+# A turn always stores the caller's words and the state, even when Redis or the LLM fail: the
+# static phrases of a turn are guarded, and the state is saved whatever happens.
+TURN_GUARDED = "turn-guarded"
+# The flags last read are kept when the flag store does not answer (no turn held on it).
+FLAGS_FALLBACK = "flags-fallback"
+# An ACS event id already handled is ignored (ACS and Event Grid deliver at least once).
+ACS_EVENT_ONCE = "acs-event-once"
