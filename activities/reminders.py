@@ -127,6 +127,9 @@ class ReminderActivities:
                 id=attributes.workflow_id_for(call_id),
                 task_queue=self._settings.temporal.task_queue,
                 static_summary=f"Follow-up call: {input.reminder.title}",
+                search_attributes=attributes.keyed_phone(
+                    self._settings.temporal.codec.phone_key(initiate.phone_number)
+                ),
             )
         except WorkflowAlreadyStartedError:
             log.info("follow-up call %s already placed", call_id)

@@ -19,6 +19,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from domain.attributes import phone_key
 from domain.call import DEFAULT_TASK, LanguageConfig
 from domain.claim import DEFAULT_CLAIM, ClaimField
 
@@ -52,6 +53,53 @@ class LlmSettings(BaseModel):
     guardrails: bool = True
 
 
+# Public keys of the offline default (they are in this file, so they protect nothing): they let
+# `make dev` and the tests run encrypted with no configuration. Production sets its own
+# (`environment: prod` refuses these); see docs/deploy.md, "Key management".
+DEV_CODEC_KEY = "callcenter-dev-payload-key-public-set-your-own-in-production"
+DEV_PHONE_HASH_KEY = "callcenter-dev-phone-hash-key-public-set-your-own-in-production"
+MIN_KEY_BYTES = 32
+
+
+def _long_enough(name: str, secret: SecretStr) -> None:
+    if len(secret.get_secret_value().encode()) < MIN_KEY_BYTES:
+        raise ValueError(f"{name} is shorter than {MIN_KEY_BYTES} bytes")
+
+
+class CodecSettings(BaseModel):
+    """Encryption of every payload Temporal stores (AES-256-GCM, `core/codec.py`).
+
+    `keys` maps a key id to a secret of at least 32 bytes; `current_key` encrypts, every key
+    decrypts (rotation: add the new key, make it current, keep the old one until no history
+    needs it). `phone_hash_key` keys the `CallPhoneNumber` search attribute's hash; it never
+    rotates with the payload keys, or searches for older calls would stop matching.
+    """
+
+    keys: dict[str, SecretStr] = Field(default_factory=lambda: {"dev": SecretStr(DEV_CODEC_KEY)})
+    current_key: str = "dev"
+    phone_hash_key: SecretStr = SecretStr(DEV_PHONE_HASH_KEY)
+
+    @model_validator(mode="after")
+    def _usable_keys(self) -> CodecSettings:
+        if self.current_key not in self.keys:
+            raise ValueError(f"temporal.codec.current_key {self.current_key!r} is not in keys")
+        for key_id, secret in self.keys.items():
+            if not key_id or len(key_id) > 64 or not key_id.isascii() or not key_id.isprintable():
+                raise ValueError(f"temporal.codec key id {key_id!r}: 1-64 printable ASCII")
+            _long_enough(f"temporal.codec.keys.{key_id}", secret)
+        _long_enough("temporal.codec.phone_hash_key", self.phone_hash_key)
+        return self
+
+    def phone_key(self, e164: str) -> str:
+        """The `CallPhoneNumber` search attribute of a number (what searches must match)."""
+        return phone_key(e164, self.phone_hash_key.get_secret_value())
+
+    def uses_dev_keys(self) -> bool:
+        return any(s.get_secret_value() == DEV_CODEC_KEY for s in self.keys.values()) or (
+            self.phone_hash_key.get_secret_value() == DEV_PHONE_HASH_KEY
+        )
+
+
 class TemporalSettings(BaseModel):
     address: str = "127.0.0.1:7233"
     namespace: str = "default"
@@ -59,6 +107,7 @@ class TemporalSettings(BaseModel):
     ui_url: str = "http://127.0.0.1:8233"
     api_key: SecretStr | None = None
     tls: bool = False
+    codec: CodecSettings = Field(default_factory=CodecSettings)
 
     def workflow_url(self, workflow_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/namespaces/{self.namespace}/workflows/{workflow_id}"
@@ -263,6 +312,12 @@ class Settings(BaseSettings):
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+
+    @model_validator(mode="after")
+    def _own_keys_in_production(self) -> Settings:
+        if self.environment == "prod" and self.temporal.codec.uses_dev_keys():
+            raise ValueError("environment prod needs its own temporal.codec keys, not the dev ones")
+        return self
 
     @model_validator(mode="after")
     def _sms_through_acs_needs_acs(self) -> Settings:

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.deps import Services
@@ -34,6 +33,7 @@ from providers.flags.redis_flags import RedisFlags
 from providers.sentences.redis_stream import RedisSentenceStream
 from providers.store.base import CallStore
 from scripted_llm.runner import ScriptedLlmServer
+from tests.support.codec import TEST_CODEC, codec_converter
 from tests.support.histories import RECORDING, record_histories  # noqa: F401 (a fixture)
 from worker import build_worker
 
@@ -74,7 +74,7 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=list(TUNED_ARGS),
         dev_server_log_level="error",
@@ -92,7 +92,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),
     )
     await register_search_attributes(env.client)
     yield env
@@ -109,7 +109,11 @@ def make_settings(tmp: Path, redis_url: str, llm: ScriptedLlmServer, address: st
     model = {"endpoint": llm.base_url, "model": "fast-model", "api_key": "test"}
     return Settings(
         environment="test",
-        temporal={"address": address, "task_queue": f"calls-{uuid.uuid4().hex[:8]}"},
+        temporal={
+            "address": address,
+            "task_queue": f"calls-{uuid.uuid4().hex[:8]}",
+            "codec": TEST_CODEC,
+        },
         redis={"url": redis_url},
         llm={"fast": model, "slow": {**model, "model": "slow-model"}},
         store={"sqlite_path": tmp / "calls.sqlite3"},

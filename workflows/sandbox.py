@@ -6,6 +6,10 @@
 These libraries are deterministic but load data lazily (phonenumbers' region metadata, with a
 `threading.Lock`; email_validator's submodules), which the sandbox forbids or re-imports in
 every run. Passing them through uses the host's copy.
+
+`cryptography` (the payload codec's, never called by workflow code) is a Rust extension that
+cannot be initialised twice: a workflow defined in a module that imports the codec would fail
+validation if the sandbox re-imported it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,6 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "domain", "phonenumbers", "email_validator", "idna", "opentelemetry"
+        "domain", "phonenumbers", "email_validator", "idna", "opentelemetry", "cryptography"
     )
 )

@@ -28,6 +28,7 @@ from api.acs_auth import (
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_body
 from api.routes.sms import receive_sms
+from core.settings import CodecSettings
 from domain import attributes
 from domain.call import CallInitiate, CallState, CallStatus
 from domain.contracts import AcsEvent, CallInput, IncomingCall
@@ -165,6 +166,7 @@ async def _resume(services: Services, call: CallState, incoming: IncomingCall) -
         task_queue=services.settings.temporal.task_queue,
         start_signal="incoming_call",
         start_signal_args=[incoming],
+        search_attributes=start_attributes(call.initiate, services.settings.temporal.codec),
     )
 
 
@@ -189,17 +191,17 @@ async def _start_inbound(services: Services, caller: str, incoming: IncomingCall
         ),
         id=attributes.workflow_id_for(call_id),
         task_queue=services.settings.temporal.task_queue,
-        search_attributes=start_attributes(initiate),
+        search_attributes=start_attributes(initiate, services.settings.temporal.codec),
         static_summary=summary_for(preview),
         static_details=details_for(preview),
     )
     log.info("incoming call from %s: new call %s", mask(caller), call_id)
 
 
-def start_attributes(initiate: CallInitiate) -> TypedSearchAttributes:
+def start_attributes(initiate: CallInitiate, codec: CodecSettings) -> TypedSearchAttributes:
     return TypedSearchAttributes(
         [
-            SearchAttributePair(attributes.PHONE_NUMBER, initiate.phone_number),
+            SearchAttributePair(attributes.PHONE_NUMBER, codec.phone_key(initiate.phone_number)),
             SearchAttributePair(attributes.STATUS, CallStatus.STARTING.value),
             SearchAttributePair(attributes.BOT_NAME, initiate.bot_name),
             SearchAttributePair(attributes.CLAIM_FILLED, 0),

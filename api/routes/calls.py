@@ -60,7 +60,7 @@ async def create_call(body: CallCreate, services: ServicesDep) -> CallCreated:
         ),
         id=workflow_id,
         task_queue=services.settings.temporal.task_queue,
-        search_attributes=start_attributes(initiate),
+        search_attributes=start_attributes(initiate, services.settings.temporal.codec),
         static_summary=summary_for(preview),
         static_details=details_for(preview),
     )

@@ -80,6 +80,9 @@ async def receive_sms(services: Services, inbound: InboundSms) -> None:
         id=attributes.workflow_id_for(start.call_id),
         task_queue=services.settings.temporal.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=attributes.keyed_phone(
+            services.settings.temporal.codec.phone_key(customer)
+        ),
     )
     turn = UserTurn(text=inbound.text[:2_000], channel="sms", reply_to=customer)
     reply = await services.temporal.execute_update_with_start_workflow(

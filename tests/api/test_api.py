@@ -58,7 +58,9 @@ async def test_post_call_returns_at_once_with_ui_url_and_shows_in_temporal(stack
     assert description.status == WorkflowExecutionStatus.RUNNING
     assert await description.static_summary() == "Outbound call to +1415…0123, Contoso / Amélie"
     typed = description.typed_search_attributes
-    assert typed.get(attributes.PHONE_NUMBER) == "+14155550123"
+    # Search attributes are plaintext: the number is there only as its keyed hash.
+    phone_key = stack.settings.temporal.codec.phone_key("+14155550123")
+    assert typed.get(attributes.PHONE_NUMBER) == phone_key != "+14155550123"
     assert typed.get(attributes.BOT_NAME) == "Amélie"
 
     # The workflow upserts its status and shows the claim progress as current details.
@@ -72,7 +74,7 @@ async def test_post_call_returns_at_once_with_ui_url_and_shows_in_temporal(stack
     assert "claim 0/12" in metadata.current_details
     assert "policyholder_email" in metadata.current_details
 
-    query = "CallPhoneNumber = '+14155550123' AND CallStatus = 'in_progress'"
+    query = f"CallPhoneNumber = '{phone_key}' AND CallStatus = 'in_progress'"
     found: list[str] = []
     for _ in range(50):  # visibility is eventually consistent
         found = [w.id async for w in stack.client.list_workflows(query)]

@@ -54,6 +54,9 @@ SAMPLE_ENV: dict[str, str] = {
     "ACS_COGNITIVE_SERVICES_ENDPOINT": "https://my-ai.cognitiveservices.azure.com/",
     "EVENT_GRID_SECRET": "3c2b1a0f9e8d7c6b",
     "AGENT_PHONE_NUMBER": "+33612345678",
+    "CODEC_KEYS": '{"2026-12": "6b1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"}',
+    "CODEC_CURRENT_KEY": "2026-12",
+    "PHONE_HASH_KEY": "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
 }
 
 _VARIABLE = re.compile(
@@ -294,6 +297,8 @@ def _normalise(value: Any) -> Any:
         return value.get_secret_value()
     if isinstance(value, list):
         return [_normalise(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _normalise(item) for key, item in value.items()}
     if isinstance(value, bool):
         return str(value).lower()
     if value is None:
@@ -302,7 +307,7 @@ def _normalise(value: Any) -> Any:
 
 
 def _normalise_text(text: str, like: Any) -> Any:
-    return json.loads(text) if isinstance(like, list) else text
+    return json.loads(text) if isinstance(like, list | dict) else text
 
 
 @contextmanager

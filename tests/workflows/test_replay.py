@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.call import CallState, Reminder
 from domain.contracts import CallInput, ReminderInput
+from tests.support.codec import codec_converter
 from workflows.call import CallWorkflow
 from workflows.reminder import ReminderWorkflow
 from workflows.sandbox import WORKFLOW_RUNNER
@@ -55,7 +55,7 @@ def history_type(path: Path) -> str:
 def replayer(*workflows: type) -> Replayer:
     return Replayer(
         workflows=list(workflows),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),  # the histories are encrypted with the test key
         workflow_runner=WORKFLOW_RUNNER,
     )
 
