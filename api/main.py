@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import Services
-from api.routes import acs, calls, health, report, sms
+from api.routes import acs, calls, codec, health, report, sms
 from core import logs
 from core.settings import Settings, get_settings
 from core.stores import open_redis, open_store
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(acs.router)
     app.include_router(report.router)
     app.include_router(sms.router)
+    app.include_router(codec.router)
     return app
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -37,6 +38,10 @@ _KDF_INFO = b"callcenter temporal payload codec v1"
 
 class UnknownKeyError(ValueError):
     """A payload was encrypted under a key id this process was not given."""
+
+
+class TamperedPayloadError(ValueError):
+    """The payload's authentication tag does not match: altered, truncated or another key."""
 
 
 def derive_key(secret: str) -> bytes:
@@ -87,8 +92,13 @@ class EncryptionCodec(PayloadCodec):
         if cipher is None:
             raise UnknownKeyError(f"payload encrypted with unknown key id {key_id!r}")
         data = payload.data
+        try:
+            plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
+        except InvalidTag:
+            message = f"payload under key id {key_id!r} fails authentication"
+            raise TamperedPayloadError(message) from None
         decoded = Payload()
-        decoded.ParseFromString(cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None))
+        decoded.ParseFromString(plain)
         return decoded
 
     def reencrypt(self, payloads: Iterable[Payload]) -> list[Payload]:

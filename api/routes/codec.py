@@ -1,0 +1,182 @@
+"""The codec server: the Temporal UI and CLI decrypt (and encrypt) payloads through the API.
+
+Temporal's remote codec protocol: `POST {endpoint}/decode` and `{endpoint}/encode` with
+`{"payloads": [...]}` in protobuf JSON, the namespace in `X-Namespace`. The UI calls it from the
+browser, so it answers CORS for the UI's origin (`temporal.ui_url`) and nothing else.
+
+Who may call it: one request decrypts anything, so it takes the same keys as the rest of the
+API. A key is accepted in the API's key header (scripts), as `Authorization: Bearer <key>` (the
+CLI's `--codec-auth`, or a UI whose "pass access token" forwards a token the proxy in front of
+it maps to a key), or as the `callcenter_codec` cookie that `POST /codec/session` sets (a browser
+whose UI runs with `includeCredentials`: the cookie is HttpOnly, SameSite=Strict, signed and
+expiring, and holds no key). Without API keys (the offline default, which settings allow only
+on loopback) the codec is as open as every other route: `make dev`'s UI decodes out of the box.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from pydantic import SecretStr
+from temporalio.api.common.v1 import Payload, Payloads
+
+from api.deps import ServicesDep
+from api.errors import ApiError
+from core.codec import EncryptionCodec
+from core.settings import Settings
+
+router = APIRouter(prefix="/codec", tags=["codec"])
+
+COOKIE = "callcenter_codec"
+SESSION_SEC = 12 * 3600
+MAX_PAYLOADS = 1_000
+
+
+def ui_origin(settings: Settings) -> str:
+    parts = urlsplit(settings.temporal.ui_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cors(request: Request, response: Response, settings: Settings) -> None:
+    origin = request.headers.get("origin")
+    if origin is not None and origin == ui_origin(settings):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+
+
+def _session_signature(key: SecretStr, expires: int) -> str:
+    message = f"codec-session:{expires}".encode()
+    return hmac.new(key.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
+
+
+def _session_valid(cookie: str, keys: list[SecretStr]) -> bool:
+    expires_text, _, signature = cookie.partition(".")
+    if not expires_text.isdigit() or int(expires_text) < time.time():
+        return False
+    expires = int(expires_text)
+    return any(hmac.compare_digest(signature, _session_signature(k, expires)) for k in keys)
+
+
+def _given_key(request: Request, settings: Settings) -> str:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return request.headers.get(settings.api.key_header, "")
+
+
+def _key_matches(given: str, keys: list[SecretStr]) -> bool:
+    return any(hmac.compare_digest(given, k.get_secret_value()) for k in keys)
+
+
+def require_codec_access(request: Request, services: ServicesDep) -> None:
+    keys = services.settings.api.keys
+    if not keys:
+        return
+    if _key_matches(_given_key(request, services.settings), keys):
+        return
+    cookie = request.cookies.get(COOKIE)
+    if cookie is not None and _session_valid(cookie, keys):
+        return
+    raise ApiError(401, "the codec needs an API key (key header, Bearer token or session cookie)")
+
+
+def _codec(request: Request, settings: Settings) -> EncryptionCodec:
+    codec: EncryptionCodec | None = getattr(request.app.state, "codec", None)
+    if codec is None:  # built once: deriving the keys is the costly part
+        codec = EncryptionCodec.from_settings(settings.temporal.codec)
+        request.app.state.codec = codec
+    return codec
+
+
+def _payloads(body: dict[str, Any]) -> list[Payload]:
+    if not isinstance(body.get("payloads"), list) or len(body["payloads"]) > MAX_PAYLOADS:
+        raise ApiError(400, f"body must be {{'payloads': [...]}} with at most {MAX_PAYLOADS}")
+    try:
+        return list(json_format.ParseDict(body, Payloads(), ignore_unknown_fields=True).payloads)
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        raise ApiError(400, "payloads are not protobuf JSON Payloads") from exc
+
+
+def _answer(payloads: list[Payload]) -> dict[str, Any]:
+    result: dict[str, Any] = json_format.MessageToDict(Payloads(payloads=payloads))
+    return {"payloads": result.get("payloads", [])}
+
+
+PayloadsBody = Annotated[dict[str, Any], Body(examples=[{"payloads": []}])]
+Protected = [Depends(require_codec_access)]
+
+
+@router.post("/decode", dependencies=Protected)
+async def decode(
+    body: PayloadsBody, request: Request, response: Response, services: ServicesDep
+) -> dict[str, Any]:
+    """Decrypt payloads (the Temporal UI's remote codec). Unencrypted ones come back as sent."""
+    _cors(request, response, services.settings)
+    codec = _codec(request, services.settings)
+    try:
+        return _answer([codec.decrypt(p) for p in _payloads(body)])
+    except (ValueError, DecodeError) as exc:  # unknown key id, tampered or truncated payload
+        raise ApiError(400, "a payload cannot be decrypted with the configured keys") from exc
+
+
+@router.post("/encode", dependencies=Protected)
+async def encode(
+    body: PayloadsBody, request: Request, response: Response, services: ServicesDep
+) -> dict[str, Any]:
+    """Encrypt payloads under the current key (what the UI sends as a signal or query input)."""
+    _cors(request, response, services.settings)
+    codec = _codec(request, services.settings)
+    return _answer([codec.encrypt(p) for p in _payloads(body)])
+
+
+@router.options("/{operation}", include_in_schema=False)
+async def preflight(operation: str, request: Request, services: ServicesDep) -> Response:
+    """CORS preflight: browsers send it without credentials, so it is answered without a key."""
+    settings = services.settings
+    if operation not in {"decode", "encode"} or request.headers.get("origin") != ui_origin(
+        settings
+    ):
+        return Response(status_code=403)
+    response = Response(status_code=204)
+    _cors(request, response, settings)
+    response.headers["Access-Control-Allow-Methods"] = "POST"
+    response.headers["Access-Control-Allow-Headers"] = (
+        f"content-type, x-namespace, authorization, {settings.api.key_header.lower()}"
+    )
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+@router.post("/session", status_code=204)
+async def open_session(request: Request, services: ServicesDep) -> Response:
+    """Exchange an API key (key header or Bearer) for the browser's codec cookie.
+
+    The cookie is scoped to `/codec`, HttpOnly (no script reads it), SameSite=Strict (sent by
+    the UI's fetch only when the UI is on the same site as the API), `Secure` behind https.
+    """
+    keys = services.settings.api.keys
+    if not keys or not _key_matches(_given_key(request, services.settings), keys):
+        raise ApiError(401, "a session needs a valid API key")
+    expires = int(time.time()) + SESSION_SEC
+    given = _given_key(request, services.settings)
+    key = next(k for k in keys if hmac.compare_digest(given, k.get_secret_value()))
+    response = Response(status_code=204)
+    response.set_cookie(
+        COOKIE,
+        f"{expires}.{_session_signature(key, expires)}",
+        max_age=SESSION_SEC,
+        path="/codec",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
