@@ -118,6 +118,9 @@ PHRASES: dict[str, dict[str, str]] = {
         "calltransfer_failure": "Sorry, I could not reach an agent. Let's continue together.",
         "ivr_language": "For English, press 1.",
         "content_filter": "Sorry, I can't talk about that. How else can I help with your claim?",
+        "hold": "One moment, please.",
+        "media_lost": "Sorry, a technical problem cuts this call short. Please call us back. "
+        "Goodbye!",
     },
     "fr": {
         "hello": "Bonjour, je suis {bot_name} de {bot_company}. Comment puis-je vous aider ?",
@@ -130,6 +133,9 @@ PHRASES: dict[str, dict[str, str]] = {
         "calltransfer_failure": "Désolée, aucun conseiller n'est disponible. Continuons ensemble.",
         "ivr_language": "Pour le français, tapez 2.",
         "content_filter": "Désolée, je ne peux pas parler de cela. Revenons à votre dossier.",
+        "hold": "Un instant, s'il vous plaît.",
+        "media_lost": "Désolée, un problème technique interrompt cet appel. Rappelez-nous. "
+        "Au revoir !",
     },
 }
 

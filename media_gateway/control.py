@@ -5,11 +5,13 @@ The session takes this interface, so tests record calls instead of running Tempo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain import attributes
 from domain.call import CallState, CallStatus
@@ -38,11 +40,27 @@ class StaleTurnError(Exception):
     """The workflow already applied a turn with this id (it moved on without the gateway)."""
 
 
+class TurnRefusedError(Exception):
+    """The workflow answered the turn with a failure (an ended call, an invalid turn) or is
+    gone: sending it again cannot help. Any other error may be resent."""
+
+
+def update_id(turn: UserTurn) -> str:
+    """The turn's update id: a resend of the same turn returns the first outcome. The channel
+    is part of it: a chat turn that took the same number must not answer for a spoken one
+    (that one is stale and renumbered instead)."""
+    return f"turn-{turn.turn_id}-{turn.channel}"
+
+
 class CallControl(Protocol):
     async def view(self) -> CallView: ...
 
-    async def user_turn(self, turn: UserTurn) -> TurnReply | None:
-        """Send the turn and wait until the workflow has answered it; may raise StaleTurnError.
+    async def user_turn(
+        self, turn: UserTurn, accepted: Callable[[], None] | None = None
+    ) -> TurnReply | None:
+        """Send the turn and wait until the workflow has answered it; `accepted` is called once
+        the workflow took it. May raise StaleTurnError or TurnRefusedError; any other error
+        leaves the outcome unknown: the same turn may be sent again.
 
         The reply tells the tools the bot used (a new language, say); None when unknown.
         """
@@ -66,13 +84,27 @@ class TemporalCallControl:
     async def view(self) -> CallView:
         return view_of(await self._handle.query(CallWorkflow.get_state))
 
-    async def user_turn(self, turn: UserTurn) -> TurnReply | None:
+    async def user_turn(
+        self, turn: UserTurn, accepted: Callable[[], None] | None = None
+    ) -> TurnReply | None:
         try:
-            return await self._handle.execute_update(CallWorkflow.user_turn, turn)
+            update = await self._handle.start_update(
+                CallWorkflow.user_turn,
+                turn,
+                id=update_id(turn),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            )
+            if accepted is not None:
+                accepted()
+            return await update.result()
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
             if isinstance(cause, ApplicationError) and cause.type == "StaleTurn":
                 raise StaleTurnError(str(cause)) from exc
+            raise TurnRefusedError(str(cause or exc)) from exc
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:  # no such call (any more)
+                raise TurnRefusedError(str(exc)) from exc
             raise
 
     async def barge_in(self, event: BargeIn) -> None:

@@ -2,6 +2,10 @@
 
 Nothing here outlives the socket: turns go to the workflow (update `user_turn`), sentences
 come from the call's Redis stream, so a gateway restart loses only the audio in flight.
+
+Through a gateway's death (see `media_gateway.marks`): a replacement resumes the stream after
+what was *played*; a turn is resent with the same id until the workflow takes it; caller
+speech cut by the death is not sent as a turn: the caller is asked to repeat it.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
-from domain.contracts import BargeIn, UserTurn
+from domain.contracts import BargeIn, TurnReply, UserTurn
 from domain.flags import FeatureFlags
+from domain.prompts import PHRASES
 from media_gateway import turns
 from media_gateway.bargein import Overlap
-from media_gateway.control import CallControl, CallView, StaleTurnError
+from media_gateway.control import CallControl, CallView, StaleTurnError, TurnRefusedError
 from media_gateway.echo import EchoGuard
 from media_gateway.engines import (
     Engines,
@@ -36,6 +41,7 @@ from media_gateway.listening import (
     SpeechStarted,
     TurnDetector,
 )
+from media_gateway.marks import PlayedMarks, caller_was_speaking
 from media_gateway.pacing import Pacer
 from media_gateway.protocol import stop_audio_message
 from media_gateway.recognition import LiveRecognizer
@@ -50,6 +56,17 @@ FlagsSource = Callable[[], Awaitable[FeatureFlags]]
 
 SILENCE_POLL_SEC = 0.25
 STOP_WAIT_SEC = 2.0  # a task stuck in an engine call must not keep a closed session alive
+# A turn is resent (same id) until the workflow takes it, backing off up to a few seconds;
+# after this long the utterance is given up (the workflow is away far longer than a restart).
+TURN_DELIVERY_SEC = 30.0
+TURN_RETRY_FIRST_SEC = 0.2
+TURN_RETRY_MAX_SEC = 3.0
+HOLD_AFTER_SEC = 1.5  # a turn not taken by then: "One moment, please." (once)
+# A previous session's position older than this is not resumed from: a call back hours later
+# must not hear what was left unplayed on the dropped line.
+RESUME_WINDOW_MS = 120_000
+# A replacement session hearing speech this early in its stream joined the caller mid-sentence.
+FRAGMENT_ONSET_SEC = 0.3
 
 
 def _entry_key(entry_id: str) -> tuple[int, int]:
@@ -59,6 +76,12 @@ def _entry_key(entry_id: str) -> tuple[int, int]:
 
 async def default_flags() -> FeatureFlags:
     return FeatureFlags()
+
+
+def gateway_phrase(key: str, lang: str) -> str:
+    """A static phrase the gateway says itself (no template in those), in the call's language."""
+    table = PHRASES.get(lang.split("-")[0], PHRASES["en"])
+    return table.get(key) or PHRASES["en"][key]
 
 
 async def _ready(view: CallView) -> CallView:
@@ -98,6 +121,7 @@ class _Utterance:
     starts_seen: int  # speech starts counted when it ended
     stream: SpeechStream | None = None  # heard live (a streaming recogniser)
     early: asyncio.Task[str] | None = None  # its transcript, started when the caller paused
+    fragment: bool = False  # its start was said to the gateway that died
 
 
 class CallSession:
@@ -175,6 +199,17 @@ class CallSession:
         self._keys_task: asyncio.Task[None] | None = None
         self._last_activity = clock()  # caller speech, bot audio or a turn: not silence
         self._silence_watch: asyncio.Task[None] | None = None
+        self.marks: PlayedMarks | None = None
+        self._parts: list[str] = []  # transcripts held while a number is being said
+        self._assembling = False  # an utterance is being transcribed or judged
+        self._delivering = 0  # turns sent, not yet answered
+        self._fed_s = 0.0  # caller audio received by this session
+        # A replacement session: speech at the very start of its stream is a cut utterance.
+        self._watch_fragment = False
+        self._in_fragment = False
+        self._ask_repeat = False  # the previous session died holding the caller's words
+        self.fragments = 0  # cut utterances not sent as turns (observability, tests)
+        self.holds = 0  # hold phrases said while a turn waited for the workflow
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -185,21 +220,29 @@ class CallSession:
         """
         sentences = RedisSentenceStream(self._redis)
         # Concurrently: the greeting waits for all of them.
-        (call, (seconds, micros), taken, _) = await asyncio.gather(
+        (call, (seconds, micros), taken, hearing, _) = await asyncio.gather(
             self._control.view() if view is None else _ready(view),
             self._redis.time(),
             sentences.last_taken(self.call_id),
+            caller_was_speaking(self._redis, self.call_id),
             self._refresh_flags(),
         )
         self.next_turn_id = call.last_turn_id + 1
         self.lang = call.lang
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         # A first connection catches up on what was written just before it (the greeting);
-        # a replacement gateway starts after what the previous one already took, so the bot
-        # never says a sentence twice.
+        # a replacement gateway starts right after what the previous one played (even long
+        # before: the caller must hear what the workflow stored as said), so the bot says the
+        # first unfinished sentence and nothing twice.
         start = f"{max(now_ms - self.config.catch_up_ms, 0)}-0"
-        if taken is not None and _entry_key(taken) > _entry_key(start):
+        resumed = taken is not None and _entry_key(taken)[0] >= now_ms - RESUME_WINDOW_MS
+        if taken is not None and (resumed or _entry_key(taken) > _entry_key(start)):
             start = taken
+        self._watch_fragment = resumed or hearing
+        self._ask_repeat = hearing
+        self.marks = PlayedMarks(self.call_id, sentences, self._redis)
+        # Saved at once when no session saved one: a replacement then resumes from here.
+        self.marks.start(start, save=start != taken, was_hearing=hearing)
         if taken is None and call.last_turn_id == 0 and self._media_started_at is not None:
             # A new call: its first frame is the greeting, measured from the socket's accept.
             self.telemetry.media_started(self._media_started_at)
@@ -213,6 +256,7 @@ class CallSession:
             send=self._send,
             pacer=self.pacer,
             after=start,
+            marks=self.marks,
             voices=self._engines.voices,
             on_played=self._played,
             telemetry=self.telemetry,
@@ -238,6 +282,8 @@ class CallSession:
             self.live.close()
         while not self._utterances.empty():  # not transcribed: their streams stop too
             self._drop(self._utterances.get_nowait())
+        if self.marks is not None:
+            await self.marks.close(STOP_WAIT_SEC)
         self.telemetry.close()
 
     async def _refresh_flags(self) -> None:
@@ -271,11 +317,15 @@ class CallSession:
     async def feed(self, pcm: bytes) -> None:
         """One inbound frame (PCM16 mono at the call's rate)."""
         received_at = self._clock()
+        self._fed_s += len(pcm) / 2 / self.sample_rate
         for event in self.listener.feed(pcm, received_at):
             if isinstance(event, SpeechStarted):
                 self._last_activity = received_at
                 self._speech_starts += 1
                 self._speech_started.set()
+                if self._watch_fragment:
+                    self._watch_fragment = False
+                    self._in_fragment = self._fed_s <= FRAGMENT_ONSET_SEC + self._start_s()
                 if self.speaker is not None and self.speaker.active:
                     self._overlap = Overlap(event.onset_at)
                 stream = self.live.current if self.live is not None else None
@@ -289,9 +339,38 @@ class CallSession:
                 stream = self.live.take() if self.live is not None else None
                 utterance = _Utterance(event, self._overlap, self._speech_starts, stream)
                 utterance.early = self._take_early(event.pcm)
+                utterance.fragment, self._in_fragment = self._in_fragment, False
                 self._utterances.put_nowait(utterance)
                 self._overlap = None
+        if self._watch_fragment and self._fed_s > FRAGMENT_ONSET_SEC + self._start_s():
+            # The stream began in silence: no tail of a cut utterance to drop.
+            self._watch_fragment = False
+            if self._ask_repeat:
+                self._say_repeat()
+        self._update_hearing()
         await self._check_barge_in(self.listener.now)
+
+    def _start_s(self) -> float:
+        """How long speech takes to be declared started (its onset is that much earlier)."""
+        return self.config.speech_start_ms / 1000
+
+    def _say_repeat(self) -> None:
+        """The caller's words were cut by a gateway's death: ask for them again, once."""
+        self._ask_repeat = False
+        if self.speaker is not None:
+            self.speaker.say_now(gateway_phrase("error", self.lang), self.lang)
+
+    def _update_hearing(self) -> None:
+        """Whether caller speech is in this session's hands (see `media_gateway.marks`)."""
+        if self.marks is None:
+            return
+        self.marks.set_hearing(
+            self.detector.in_speech
+            or not self._utterances.empty()
+            or self._assembling
+            or bool(self._parts)
+            or self._delivering > 0
+        )
 
     async def _check_barge_in(self, now: float) -> None:
         """`now`: the media clock's, as the onset's (the timer counts the caller's audio)."""
@@ -356,9 +435,21 @@ class CallSession:
 
     async def _assemble(self) -> None:
         """Utterances → transcripts → turns, holding a turn while a number is being said."""
-        parts: list[str] = []
         while True:
+            self._assembling = False
+            self._update_hearing()
             utterance = await self._utterances.get()
+            self._assembling = True
+            if utterance.fragment:
+                # The gateway before this one heard its start: as a turn of its own it would
+                # be answered as something the caller never said.
+                log.info(
+                    "call %s: a cut utterance dropped; the caller is asked again", self.call_id
+                )
+                self.fragments += 1
+                self._drop(utterance)
+                self._say_repeat()
+                continue
             if self._too_little_voice(utterance):
                 self._drop(utterance)
                 continue
@@ -377,17 +468,18 @@ class CallSession:
                 self._confirm(overlap)
             if not text.strip():
                 continue
-            parts.append(text)
-            joined = turns.join(parts)
+            self._parts.append(text)
+            joined = turns.join(self._parts)
             # The extra wait starts where the silence timeout ended.
             hold_ms = self.flags.vad_silence_timeout_ms + self.config.number_hold_ms
             hold_until = utterance.ended.ended_at + hold_ms / 1000
             if turns.unfinished(joined) and await self._more_speech(utterance, hold_until):
                 continue
-            parts = []
+            self._parts = []
             if overlap is not None and overlap.signal is not None:
                 await asyncio.gather(overlap.signal, return_exceptions=True)
-            self._spawn(self._send_turn(joined, utterance.ended.ended_at, stt))
+            self._delivering += 1  # counted before the assembler looks idle
+            self._spawn(self._send_turn(joined, utterance.ended.ended_at, stt, counted=True))
 
     @staticmethod
     def _drop(utterance: _Utterance) -> None:
@@ -452,7 +544,39 @@ class CallSession:
             return ""
 
     async def _send_turn(
-        self, text: str, ended_at: float, stt: tuple[float, float] | None = None
+        self,
+        text: str,
+        ended_at: float,
+        stt: tuple[float, float] | None = None,
+        *,
+        counted: bool = False,
+    ) -> None:
+        """`counted`: the caller already counted it in `_delivering` (turns not taken yet)."""
+        taken = asyncio.Event()
+        if not counted:
+            self._delivering += 1
+
+        def on_taken() -> None:
+            # The workflow holds the caller's words from here: a gateway death now loses none.
+            if not taken.is_set():
+                taken.set()
+                self._delivering -= 1
+                self._update_hearing()
+
+        hold = asyncio.create_task(self._hold(taken))
+        try:
+            await self._send_numbered(text, ended_at, stt, on_taken)
+        finally:
+            hold.cancel()
+            on_taken()
+        await self._refresh_flags()
+
+    async def _send_numbered(
+        self,
+        text: str,
+        ended_at: float,
+        stt: tuple[float, float] | None,
+        on_taken: Callable[[], None],
     ) -> None:
         ended = datetime.now(UTC) - timedelta(seconds=max(self._clock() - ended_at, 0.0))
         for attempt in range(2):
@@ -463,10 +587,10 @@ class CallSession:
             self.turns.append(turn)
             self.telemetry.turn_sent(self.next_turn_id - 1, ended_at, stt)
             try:
-                reply = await self._control.user_turn(turn)
+                reply = await self._deliver(turn, on_taken)
                 if reply is not None and "speech_lang" in reply.tool_calls:
                     await self._refresh_lang()
-                break
+                return
             except StaleTurnError:
                 if attempt:
                     raise
@@ -474,7 +598,44 @@ class CallSession:
                 self.next_turn_id = max(
                     self.next_turn_id, (await self._control.view()).last_turn_id + 1
                 )
-        await self._refresh_flags()
+
+    async def _deliver(self, turn: UserTurn, on_taken: Callable[[], None]) -> TurnReply | None:
+        """Send `turn` until the workflow takes it: the same id every time (its update id is
+        derived from it, so a resend of a turn already applied returns the first outcome)."""
+        deadline = self._clock() + TURN_DELIVERY_SEC
+        delay = TURN_RETRY_FIRST_SEC
+        resent = False
+        while True:
+            try:
+                return await self._control.user_turn(turn, accepted=on_taken)
+            except StaleTurnError:
+                if not resent:
+                    raise
+                # An earlier send may have been applied, its outcome forgotten since (the
+                # history was rotated): it was this turn, not to be sent again.
+                log.warning("call %s: turn %s was applied before", self.call_id, turn.turn_id)
+                return None
+            except TurnRefusedError:
+                raise
+            except Exception as exc:  # outcome unknown: Temporal away, no worker, a timeout
+                if self._clock() + delay > deadline:
+                    raise
+                log.warning(
+                    "call %s: turn %s not delivered (%s: %s); sending it again",
+                    self.call_id, turn.turn_id, type(exc).__name__, exc,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, TURN_RETRY_MAX_SEC)
+                resent = True
+
+    async def _hold(self, taken: asyncio.Event) -> None:
+        """The workflow has not taken the turn after `HOLD_AFTER_SEC`: a hold phrase, once."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(taken.wait(), HOLD_AFTER_SEC)
+            return
+        if self.speaker is not None:
+            self.holds += 1
+            self.speaker.say_now(gateway_phrase("hold", self.lang), self.lang)
 
     async def _refresh_lang(self) -> None:
         """The bot switched language: the caller is heard in the new one from now on."""

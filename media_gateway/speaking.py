@@ -3,6 +3,10 @@
 Synthesis runs ahead of playback (its own task), so the next sentence is ready when the
 current one ends. Every sentence counts the frames it produced and the frames actually sent:
 that is what the caller heard, down to the word (approximately, by duration), at any time.
+
+A sentence is settled in `PlayedMarks` when its last frame is sent (or when it will never be
+played): the position a replacement gateway resumes from is what was played, not what was
+read. A sentence key (turn, iteration, index) plays at most once per session.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
+from domain.contracts import SentenceEvent
 from media_gateway.engines import Resampler, TextToSpeech
+from media_gateway.marks import PlayedMarks
 from media_gateway.pacing import Pacer
 from media_gateway.protocol import audio_message
 from media_gateway.telemetry import CallTelemetry, default_telemetry
@@ -42,7 +48,9 @@ class Spoken:
     frames: int = 0  # synthesised so far
     sent: int = 0  # sent to ACS
     synthesised: bool = False
+    local: bool = False  # a gateway phrase (hold, repeat): not part of an answer
     received_at: float | None = None  # read from the stream (telemetry; None when resumed)
+    entry_id: str | None = None  # its stream entry; None: a phrase of the gateway's own
 
     def _heard_words(self) -> int:
         words = self.text.split()
@@ -81,6 +89,7 @@ class Speaker:
         send: Send,
         pacer: Pacer,
         after: str,
+        marks: PlayedMarks | None = None,
         voices: Mapping[str, str] | None = None,
         on_played: OnPlayed | None = None,
         block_ms: int = 1_000,
@@ -94,6 +103,9 @@ class Speaker:
         self._send = send
         self.pacer = pacer
         self.position = after
+        self.marks = marks
+        self._keys: set[tuple[int, int, int, str]] = set()  # sentence keys read this session
+        self._stopped: list[Spoken] = []  # what the last stop left unsaid
         self._voices = voices or {}
         self._on_played = on_played
         self._block_ms = block_ms
@@ -129,12 +141,6 @@ class Speaker:
         """What the caller heard of the turn being spoken."""
         return " ".join(h for s in self._history if (h := s.heard()))
 
-    def enqueue(self, sentence: Spoken) -> None:
-        if sentence.turn_id <= self._dropped_turn or not sentence.text.strip():
-            return
-        self._pending.append(sentence)
-        self._wake.set()
-
     async def stop(self) -> Interruption:
         """Stop at once: drop queued audio and synthesis; keep what was not said for `resume`."""
         workers, self._workers = self._workers, []
@@ -152,23 +158,61 @@ class Speaker:
         for s in [*self._in_flight, *self._pending]:
             text = s.rest()
             if text:
-                rest.append(Spoken(s.turn_id, text, s.lang, s.rate))
+                rest.append(
+                    Spoken(s.turn_id, text, s.lang, s.rate, entry_id=s.entry_id, local=s.local)
+                )
+            else:  # every frame of it went out
+                self._settle(s)
         self._in_flight.clear()
         self._pending.clear()
+        self._stopped = rest
         return Interruption(turn_id, self.heard_text(), rest)
 
     def resume(self, interruption: Interruption) -> None:
         """A false interruption: say what was not said yet, then go on."""
+        self._stopped = []
         self._pending.extendleft(reversed(interruption.rest))
         self._start_workers()
         self._wake.set()
 
     def drop(self, turn_id: int) -> None:
-        """A real interruption: nothing more of this turn is spoken, even if it still arrives."""
+        """A real interruption: nothing more of this turn is spoken, even if it still arrives.
+
+        Its sentences are settled: a replacement gateway must not say them either. What the
+        stop left of later turns is still said."""
         self._dropped_turn = max(self._dropped_turn, turn_id)
-        self._pending = deque(s for s in self._pending if s.turn_id > turn_id)
+        later = [s for s in self._stopped if s.turn_id > turn_id]
+        self._stopped = []
+        self._pending = deque([*later, *(s for s in self._pending if s.turn_id > turn_id)])
+        if self.marks is not None:
+            self.marks.settle_turn(turn_id)
         self._start_workers()
         self._wake.set()
+
+    def say_now(self, text: str, lang: str) -> None:
+        """A phrase of the gateway's own (not in the stream, not part of any turn's answer):
+        next in line, even while a dropped turn's sentences still arrive."""
+        self._pending.appendleft(Spoken(-1, text, lang, local=True))
+        self._start_workers()
+        self._wake.set()
+
+    def _settle(self, sentence: Spoken) -> None:
+        if self.marks is not None:
+            self.marks.settle(sentence.entry_id)
+
+    def _skip(self, entry_id: str, event: SentenceEvent) -> bool:
+        """Whether this entry is not to be played: nothing to say, a dropped turn, or a
+        sentence key this session already read (a retried LLM iteration's re-append)."""
+        if event.kind == "end" or not event.text.strip() or event.turn_id <= self._dropped_turn:
+            return True
+        # With its text: a writer that does not number its entries (index 0 by default: an
+        # older activity during a deploy) must not make two different sentences one.
+        key = (event.turn_id, event.iteration, event.index, event.text)
+        if key in self._keys:
+            log.info("call %s: entry %s repeats sentence %s: skipped", self.call_id, entry_id, key)
+            return True
+        self._keys.add(key)
+        return False
 
     def _start_workers(self) -> None:
         if not self._workers:
@@ -189,16 +233,18 @@ class Speaker:
                 continue
             for entry_id, event in found:
                 self.position = entry_id
-                if event.kind != "end":
-                    at = self._telemetry.sentence_read(event.turn_id)
-                    spoken = Spoken(event.turn_id, event.text, event.lang, event.rate)
-                    spoken.received_at = at
-                    self.enqueue(spoken)
-            if found:
-                try:
-                    await self._sentences.mark_taken(self.call_id, self.position)
-                except RedisError as exc:
-                    log.warning("call %s: position not saved: %s", self.call_id, exc)
+                if self.marks is not None:
+                    self.marks.read(entry_id, event.turn_id)
+                if self._skip(entry_id, event):
+                    if self.marks is not None:
+                        self.marks.settle(entry_id)
+                    continue
+                at = self._telemetry.sentence_read(event.turn_id)
+                spoken = Spoken(event.turn_id, event.text, event.lang, event.rate)
+                spoken.received_at = at
+                spoken.entry_id = entry_id
+                self._pending.append(spoken)
+                self._wake.set()
 
     async def _synthesise(self) -> None:
         while True:
@@ -206,7 +252,8 @@ class Speaker:
                 self._wake.clear()
                 await self._wake.wait()
             sentence = self._pending.popleft()
-            if sentence.turn_id <= self._dropped_turn:
+            if sentence.turn_id <= self._dropped_turn and not sentence.local:
+                self._settle(sentence)
                 continue
             self._in_flight.append(sentence)
             resampler = Resampler(self._tts.sample_rate, self._call_rate)
@@ -231,6 +278,7 @@ class Speaker:
             sentence.synthesised = True
             if sentence.frames == 0:
                 self._in_flight.remove(sentence)
+                self._settle(sentence)
 
     def _queue_frames(self, sentence: Spoken, buffer: bytes) -> bytes:
         size = self._frame_bytes
@@ -244,10 +292,12 @@ class Speaker:
         while True:
             sentence, frame = await self._frames.get()
             play_at = await self.pacer.slot()
-            if sentence.turn_id != self.turn_id:
+            if sentence.local:
+                pass  # not part of any answer: neither its turn nor what was heard of it
+            elif sentence.turn_id != self.turn_id:
                 self.turn_id = sentence.turn_id
-                self._history = []
-            if sentence.sent == 0:
+                self._history = [sentence]
+            elif sentence.sent == 0:
                 self._history.append(sentence)
             await self._send(audio_message(frame))
             if sentence.sent == 0:  # the turn's first frame ends its span; cheap when not
@@ -259,3 +309,6 @@ class Speaker:
             if sentence.synthesised and sentence.sent >= sentence.frames:
                 with contextlib.suppress(ValueError):
                     self._in_flight.remove(sentence)
+                # Its last frame is out (played within the pacer's 60 ms lead): a replacement
+                # gateway starts after it.
+                self._settle(sentence)

@@ -13,6 +13,10 @@ from media_gateway.engines import Engines
 from media_gateway.phrase_cache import CLAUSE_END, CachedTts
 from providers.flags.redis_flags import RedisFlags
 
+# Played by ACS, never by the gateway (the menu before media starts; the notice when no
+# gateway can be reached): not worth a cache entry.
+ACS_ONLY = frozenset({"ivr_language", "media_lost"})
+
 
 def local_engines(settings: Settings) -> Engines:
     """Silero VAD, Whisper and Piper, with models assembled from registry packages."""
@@ -66,7 +70,7 @@ def static_phrases(settings: Settings) -> list[str]:
         text.format(bot_name=conversation.bot_name, bot_company=conversation.bot_company)
         for table in PHRASES.values()
         for key, text in table.items()
-        if key != "ivr_language"  # played by ACS, not by the gateway
+        if key not in ACS_ONLY
     ]
 
 

@@ -4,13 +4,20 @@ transfer. Mixed into the workflow class; everything here runs inside the workflo
 Operation contexts tie ACS's asynchronous events to what the workflow asked for: a goodbye
 that finished playing hangs up, a transfer notice that finished playing transfers. No fixed
 sleeps: the workflow reacts to `PlayCompleted` / `PlayFailed`.
+
+When the media stream stops (its gateway died), ACS is asked to stream again, at once then
+backing off (durable timers); when no gateway takes it, the caller is told through ACS and the
+call ends rather than staying silent.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from domain.call import Action, CallStatus, Handoff, Message, Persona
@@ -35,7 +42,16 @@ GOODBYE = "goodbye"
 IVR = "ivr_lang_select"
 TRANSFER = "transfer_notice"
 TRANSFER_FAILED = "transfer_failed"
-MAX_MEDIA_RESTARTS = 5
+MEDIA_LOST = "media_lost"
+MAX_MEDIA_RESTARTS = 5  # before patch `media-restart-backoff`: per call, all at once
+MEDIA_RESTART_PATCH = "media-restart-backoff"
+# After it: the first restart at once (a healthy gateway takes over in ~0.05 s), then backing
+# off; ~15 s of silence in all before the caller is told and the call ends.
+MEDIA_RESTART_DELAYS = tuple(timedelta(seconds=s) for s in (0, 0.5, 1, 2, 4, 8))
+# A stream that stayed up this long was restored: a later stop starts the count over. A
+# shorter one (a gateway that accepts then dies at once) keeps counting, so a crash loop
+# still ends in the give-up rather than in restarts forever.
+MEDIA_STABLE = timedelta(seconds=10)
 TONES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -43,7 +59,9 @@ class PhoneCall(CallBase):
     """Phone-call behaviour of `CallWorkflow`."""
 
     _media_restarts: int = 0
+    _media_started_at: datetime | None = None
     _hanging_up: bool = False
+    _events: list[AcsEvent]
 
     # --- connecting -------------------------------------------------------------------------
 
@@ -209,7 +227,15 @@ class PhoneCall(CallBase):
         await self._play(phrase("calltransfer_failure", call), TRANSFER_FAILED)
         await self._save()
 
+    async def _on_media_started(self, event: AcsEvent) -> None:
+        del event
+        if workflow.patched(MEDIA_RESTART_PATCH):
+            self._media_started_at = workflow.now()
+
     async def _on_media_stopped(self, event: AcsEvent) -> None:
+        if workflow.patched(MEDIA_RESTART_PATCH):
+            await self._restore_media(event)
+            return
         call = self.call
         live = call.status is CallStatus.IN_PROGRESS and not self._hanging_up
         if not live or self._media_restarts >= MAX_MEDIA_RESTARTS:
@@ -218,6 +244,72 @@ class PhoneCall(CallBase):
         self._media_restarts += 1
         workflow.logger.warning("media stopped (%s); restarting", event.type)
         await self._action("start_media", self._media_input())
+
+    async def _restore_media(self, event: AcsEvent) -> None:
+        """Ask ACS to stream to a healthy gateway, backing off; give up after the last delay."""
+        started, self._media_started_at = self._media_started_at, None
+        if started is not None and workflow.now() - started >= MEDIA_STABLE:
+            self._media_restarts = 0
+        while self._media_wanted():
+            if self._media_restarts >= len(MEDIA_RESTART_DELAYS):
+                await self._media_lost()
+                return
+            delay = MEDIA_RESTART_DELAYS[self._media_restarts]
+            self._media_restarts += 1
+            workflow.logger.warning(
+                "media stopped (%s); restart %d in %ss",
+                event.type, self._media_restarts, delay.total_seconds(),
+            )  # fmt: skip
+            if delay:
+                # A durable timer, cut short when the caller hangs up meanwhile.
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(self._hang_up_pending, timeout=delay)
+                if self._hang_up_pending():
+                    return
+            try:
+                await self._action("start_media", self._media_input())
+                return  # ACS reports MediaStreamingStarted, or stopped/failed again
+            except ActivityError as exc:
+                workflow.logger.warning("media not restarted: %s", exc.cause)
+
+    def _media_wanted(self) -> bool:
+        return self.call.status is CallStatus.IN_PROGRESS and not self._hanging_up
+
+    def _hang_up_pending(self) -> bool:
+        return not self._media_wanted() or any(e.type == "CallDisconnected" for e in self._events)
+
+    async def _media_lost(self) -> None:
+        """No gateway takes the stream: tell the caller through ACS, then hang up (the call
+        may still be resumed by a call back)."""
+        call = self.call
+        text = phrase(MEDIA_LOST, call)
+        workflow.logger.error("media could not be restored: ending the call")
+        call.messages.append(
+            Message(
+                created_at=workflow.now(),
+                persona=Persona.ASSISTANT,
+                content=text,
+                lang_short_code=call.lang.short_code,
+            )
+        )
+        self._hanging_up = True
+        try:
+            await self._play(text, GOODBYE)  # its PlayCompleted / PlayFailed hangs up
+        except ActivityError as exc:
+            workflow.logger.warning("media-lost notice not played: %s", exc.cause)
+            await self._end_without_line()
+        await self._save()
+
+    async def _end_without_line(self) -> None:
+        """Hang up now; when even that fails the line is gone: the call is ended here."""
+        try:
+            await self._hang_up_now()
+        except ActivityError as exc:
+            workflow.logger.warning("hang-up failed: %s", exc.cause)
+            self.call.status = CallStatus.ENDED
+            self.call.messages.append(
+                Message(created_at=workflow.now(), persona=Persona.HUMAN, action=Action.HANGUP)
+            )
 
     async def _on_disconnected(self, event: AcsEvent) -> None:
         del event
@@ -308,6 +400,7 @@ _HANDLERS: dict[str, _Handler] = {
     "PlayFailed": PhoneCall._on_play_done,
     "CallTransferAccepted": PhoneCall._on_transfer_accepted,
     "CallTransferFailed": PhoneCall._on_transfer_failed,
+    "MediaStreamingStarted": PhoneCall._on_media_started,
     "MediaStreamingStopped": PhoneCall._on_media_stopped,
     "MediaStreamingFailed": PhoneCall._on_media_stopped,
     "CallDisconnected": PhoneCall._on_disconnected,

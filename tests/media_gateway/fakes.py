@@ -186,8 +186,10 @@ class RecordingControl:
     async def view(self) -> CallView:
         return CallView(last_turn_id=self.last_turn_id, lang=self.lang)
 
-    async def user_turn(self, turn: UserTurn) -> None:
+    async def user_turn(self, turn: UserTurn, accepted: Callable[[], None] | None = None) -> None:
         self.turns.append((time.monotonic(), turn))
+        if accepted is not None:
+            accepted()
         self.last_turn_id = turn.turn_id or self.last_turn_id + 1
 
     async def barge_in(self, event: BargeIn) -> None:

@@ -8,6 +8,7 @@ only fail to connect, and must not take the call down when it does.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -104,8 +105,10 @@ async def test_a_failed_stream_falls_back_to_transcribing_the_utterance(redis: R
 class SwitchingControl(RecordingControl):
     """The bot answers the first turn with `speech_lang`: the call goes on in French."""
 
-    async def user_turn(self, turn: UserTurn) -> TurnReply | None:
-        await super().user_turn(turn)
+    async def user_turn(
+        self, turn: UserTurn, accepted: Callable[[], None] | None = None
+    ) -> TurnReply | None:
+        await super().user_turn(turn, accepted)
         self.lang = "fr-FR"
         return TurnReply(
             turn_id=turn.turn_id or 0,

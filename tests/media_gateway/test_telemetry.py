@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -40,8 +41,8 @@ class AnsweringControl(RecordingControl):
     call_id: str = ""
     answers: list[str] = field(default_factory=list)
 
-    async def user_turn(self, turn: UserTurn) -> None:
-        await super().user_turn(turn)
+    async def user_turn(self, turn: UserTurn, accepted: Callable[[], None] | None = None) -> None:
+        await super().user_turn(turn, accepted)
         assert self.redis is not None and turn.turn_id is not None
         await asyncio.sleep(0.05)  # the LLM's first sentence
         text = self.answers.pop(0) if self.answers else "OK."
