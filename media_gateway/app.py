@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from temporalio.client import Client
@@ -25,7 +25,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain import attributes
 from media_gateway.control import CallView, TemporalCallControl, view_of
 from media_gateway.engines import Engines
-from media_gateway.protocol import AudioFrame, AudioMetadata, Dtmf, parse
+from media_gateway.protocol import (
+    FORMAT_REFUSED,
+    INVALID_PAYLOAD,
+    MAX_MESSAGE_BYTES,
+    AudioFrame,
+    AudioMetadata,
+    Dtmf,
+    ProtocolError,
+    parse,
+)
 from media_gateway.session import CallSession, FlagsSource, SessionConfig, default_flags
 from media_gateway.telemetry import GatewayTelemetry
 from workflows.call import CallWorkflow
@@ -34,6 +43,14 @@ log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 4401  # application close code: authentication failed
 TRY_AGAIN_LATER = 1013  # the token could not be checked (Temporal busy or away)
+INTERNAL_ERROR = 1011  # a bug of ours: the socket still gets a close frame
+# Malformed messages a session may send before it is closed: ACS sends none, so a few is
+# already a broken or hostile client, and logging each would flood the log.
+MAX_REJECTED = 5
+# Closed sessions are kept for inspection (health, tests), but not without bound: a client
+# reconnecting in a loop must not grow the gateway.
+KEEP_CLOSED_PER_CALL = 4
+KEEP_CALLS = 1000
 
 
 @dataclass
@@ -49,6 +66,7 @@ class Session:
     audio_bytes: int = 0
     dtmf: list[str] = field(default_factory=list)
     rejected_messages: int = 0
+    odd_byte: bytes = b""  # the half sample at the end of an odd-length frame, for the next one
     closed: bool = False
     socket: web.WebSocketResponse | None = field(default=None, repr=False)
     call: CallSession | None = field(default=None, repr=False)
@@ -94,7 +112,7 @@ async def _authorised(client: Client, call_id: str, token: str) -> CallView | No
 async def media(request: web.Request) -> web.WebSocketResponse:
     accepted_at = time.monotonic()
     call_id = request.match_info["call_id"]
-    socket = web.WebSocketResponse(heartbeat=20)
+    socket = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE_BYTES)
     await socket.prepare(request)
     try:
         view = await _authorised(request.app[TEMPORAL], call_id, request.match_info["token"])
@@ -114,14 +132,19 @@ async def media(request: web.Request) -> web.WebSocketResponse:
         view=view,
         socket=socket,
     )
-    request.app[SESSIONS].setdefault(call_id, []).append(session)
+    _remember(request.app[SESSIONS], session)
     log.info("media for call %s connected (connection %s)", call_id, session.connection_id)
     try:
         async for message in socket:
-            if message.type != WSMsgType.TEXT:
-                continue
-            item = _follow(session, message.data)
-            await _live(request.app, session, item)
+            refused = await _handle(request.app, session, message)
+            if refused is not None:
+                code, reason = refused
+                log.warning("media for call %s closed (%d): %s", call_id, code, reason)
+                await socket.close(code=code, message=reason.encode()[:120])
+                break
+    except Exception:  # whatever it was, the client gets a close frame, not a dead socket
+        log.exception("media for call %s failed", call_id)
+        await socket.close(code=INTERNAL_ERROR, message=b"internal error")
     finally:
         session.closed = True
         if session.call is not None:
@@ -130,22 +153,64 @@ async def media(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
-def _follow(session: Session, text: str) -> AudioMetadata | AudioFrame | Dtmf | None:
-    try:
-        item = parse(text)
-    except (ValueError, KeyError, TypeError) as exc:
-        session.rejected_messages += 1
-        log.warning("call %s: malformed media message rejected: %s", session.call_id, exc)
+def _remember(sessions: dict[str, list[Session]], session: Session) -> None:
+    """Add `session`, forgetting the oldest closed ones beyond the limits."""
+    kept = sessions.setdefault(session.call_id, [])
+    kept.append(session)
+    closed = [s for s in kept if s.closed]
+    for old in closed[: max(len(closed) - KEEP_CLOSED_PER_CALL, 0)]:
+        kept.remove(old)
+    if len(sessions) > KEEP_CALLS:
+        ended = [c for c, ss in sessions.items() if all(s.closed for s in ss)]
+        for call_id in ended[: len(sessions) - KEEP_CALLS]:
+            del sessions[call_id]
+
+
+async def _handle(
+    app: web.Application, session: Session, message: WSMessage
+) -> tuple[int, str] | None:
+    """Follow one message; the close code and reason when the session must end."""
+    if message.type == WSMsgType.BINARY:
+        return _rejected(session, "binary message")
+    if message.type != WSMsgType.TEXT:
         return None
+    try:
+        item = parse(message.data)
+    except ProtocolError as exc:
+        # A format the gateway cannot use ends the stream before any audio is processed.
+        return (exc.code, str(exc)) if exc.fatal else _rejected(session, str(exc))
     if isinstance(item, AudioMetadata):
+        if session.metadata is not None and session.metadata != item:
+            return FORMAT_REFUSED, "audio format changed during the stream"
         session.metadata = item
     elif isinstance(item, AudioFrame):
         session.frames += 1
         session.audio_bytes += len(item.pcm)
         session.silent_frames += item.silent
+        item = _whole_samples(session, item)
     elif isinstance(item, Dtmf):
         session.dtmf.append(item.tone)
-    return item
+    await _live(app, session, item)
+    return None
+
+
+def _rejected(session: Session, reason: str) -> tuple[int, str] | None:
+    session.rejected_messages += 1
+    if session.rejected_messages == 1:
+        log.warning("call %s: malformed media message rejected: %s", session.call_id, reason)
+    if session.rejected_messages >= MAX_REJECTED:
+        return INVALID_PAYLOAD, f"{session.rejected_messages} malformed messages"
+    return None
+
+
+def _whole_samples(session: Session, frame: AudioFrame) -> AudioFrame:
+    """The frame's PCM cut to whole 16-bit samples, a trailing odd byte carried to the next
+    frame: dropping or keeping it would shift every following sample by one byte."""
+    pcm = session.odd_byte + frame.pcm if session.odd_byte else frame.pcm
+    session.odd_byte = pcm[-1:] if len(pcm) % 2 else b""
+    if session.odd_byte:
+        pcm = pcm[:-1]
+    return AudioFrame(pcm=pcm, silent=frame.silent, timestamp=frame.timestamp)
 
 
 async def _live(

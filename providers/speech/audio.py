@@ -25,11 +25,16 @@ _ROLLOFF = 0.92
 _KAISER_BETA = 8.0
 # Outputs computed per vectorised step: bounds the gathered (outputs x taps) matrix.
 _BLOCK = 4096
+# The filter has 64 taps per unit of max(up, down) (8 bytes each): real rate pairs need a few
+# hundred (22050 -> 16000 is 320/441), an odd rate such as 999983 Hz needs ~10^6 (~500 MB and
+# seconds of work). Capped, with a few filters cached, resampling holds at most ~16 MB.
+MAX_RATIO_TERM = 4096
+_CACHED_FILTERS = 8
 
 FloatArray = npt.NDArray[np.float64]
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=_CACHED_FILTERS)
 def _polyphase_filter(up: int, down: int) -> tuple[FloatArray, int]:
     """The filter split into ``up`` phases (rows) and its half length."""
     factor = max(up, down)
@@ -56,6 +61,8 @@ class Resampler:
         if from_rate <= 0 or to_rate <= 0:
             raise ValueError("sample rates must be positive")
         g = math.gcd(from_rate, to_rate)
+        if max(from_rate, to_rate) // g > MAX_RATIO_TERM:
+            raise ValueError(f"no resampling from {from_rate} Hz to {to_rate} Hz (ratio too fine)")
         self.from_rate = from_rate
         self.to_rate = to_rate
         self._up = to_rate // g
