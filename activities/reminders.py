@@ -13,6 +13,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
+from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
 from domain.call import CallInitiate, Reminder
 from domain.contracts import (
@@ -66,6 +67,7 @@ class ReminderActivities:
             reminder,
             id=workflow_id,
             task_queue=self._settings.temporal.task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
             start_signal="reschedule",
             start_signal_args=[reminder],
             static_summary=reminder_summary(reminder),
@@ -126,6 +128,7 @@ class ReminderActivities:
                 ),
                 id=attributes.workflow_id_for(call_id),
                 task_queue=self._settings.temporal.task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 static_summary=f"Follow-up call: {input.reminder.title}",
                 search_attributes=attributes.keyed_phone(
                     self._settings.temporal.codec.phone_key(initiate.phone_number)

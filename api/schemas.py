@@ -51,7 +51,17 @@ class MessageCreate(BaseModel):
     """`POST /call/{id}/messages`: one text turn."""
 
     text: str = Field(min_length=1, max_length=MAX_TURN_CHARS)
-    turn_id: int | None = Field(default=None, ge=1)
+    turn_id: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The number of this turn, chosen by the client: the call's `last_turn_id` + 1. "
+            "Send it: a resend with the same `turn_id` (after a 503, a timeout or a lost answer) "
+            "returns the first outcome and is never applied twice; a `turn_id` not above the "
+            "last one applied is a 409. Without it the call numbers the turn itself, and a "
+            "resend is a new turn."
+        ),
+    )
 
 
 class MessageReply(BaseModel):

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.acs_auth import (
@@ -27,8 +27,10 @@ from api.acs_auth import (
 )
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_body
+from api.idempotency import call_id_for_incoming
 from api.routes.sms import receive_sms
 from core.settings import CodecSettings
+from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
 from domain.call import CallInitiate, CallState, CallStatus
 from domain.contracts import AcsEvent, CallInput, IncomingCall
@@ -40,6 +42,10 @@ from workflows.call_phone import HANDLED_EVENTS
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["telephony"])
+
+# Event Grid retries a delivery for up to 24 hours.
+_MARKER_TTL_SEC = 24 * 3600
+_HANDLED = b"handled"
 
 
 def _reject(status: int, call_id: str, reason: str) -> ApiError:
@@ -139,16 +145,42 @@ async def _on_incoming_call(services: Services, incoming: IncomingCall) -> None:
     except InvalidPhoneNumber:
         log.warning("incoming call from %s: not a phone number, not answered", incoming.caller)
         return
+    # Event Grid redelivers an event it got no 2xx for (and may deliver one twice anyway). The
+    # first delivery's decision (resume which call, or which new call) is recorded before
+    # acting, so a redelivery after a crash half-way finishes the same action, and one after
+    # it is done changes nothing.
+    marker = f"incoming-call:{call_id_for_incoming(incoming.incoming_call_context)}"
+    decision = await services.redis.get(marker)
+    if decision in (_HANDLED, _HANDLED.decode()):
+        log.info("incoming call from %s delivered again: already handled", mask(caller))
+        return
+    if decision is None:
+        await services.redis.set(
+            marker, await _decide(services, caller, incoming), nx=True, ex=_MARKER_TTL_SEC
+        )
+        decision = await services.redis.get(marker)
+    text = decision.decode() if isinstance(decision, bytes) else str(decision or "")
+    mode, _, call_id = text.partition(" ")
+    recent = await services.store.get(call_id) if mode == "resume" else None
+    if recent is not None:
+        await _resume(services, recent, incoming)
+    else:
+        fallback = call_id_for_incoming(incoming.incoming_call_context)
+        await _start_inbound(services, caller, incoming, call_id if mode == "new" else fallback)
+    await services.redis.set(marker, _HANDLED, ex=_MARKER_TTL_SEC)
+
+
+async def _decide(services: Services, caller: str, incoming: IncomingCall) -> str:
+    """`resume <call id>` for a call back within the window, else `new <call id>`."""
     assert services.flags is not None
     flags = await services.flags.get()
     since = datetime.now(UTC) - timedelta(hours=flags.callback_timeout_hour)
     recent = await services.store.latest_for_phone(caller, since=since)
     if recent is not None and recent.channel == "phone" and not recent.in_progress:
-        await _resume(services, recent, incoming)
-        return
+        return f"resume {recent.call_id}"
     # No recent call, or one still live on another line: a new call (never two lines sharing
     # one conversation, the reference's #397).
-    await _start_inbound(services, caller, incoming)
+    return f"new {call_id_for_incoming(incoming.incoming_call_context)}"
 
 
 async def _resume(services: Services, call: CallState, incoming: IncomingCall) -> None:
@@ -164,37 +196,44 @@ async def _resume(services: Services, call: CallState, incoming: IncomingCall) -
         ),
         id=attributes.workflow_id_for(call.call_id),
         task_queue=services.settings.temporal.task_queue,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
         start_signal="incoming_call",
         start_signal_args=[incoming],
         search_attributes=start_attributes(call.initiate, services.settings.temporal.codec),
     )
 
 
-async def _start_inbound(services: Services, caller: str, incoming: IncomingCall) -> None:
+async def _start_inbound(
+    services: Services, caller: str, incoming: IncomingCall, call_id: str
+) -> None:
     defaults = services.settings.conversation.model_dump()
     initiate = CallInitiate.model_validate({**defaults, "phone_number": caller})
-    call_id = str(uuid.uuid4())
     preview = CallState(
         call_id=call_id, created_at=datetime.now(UTC), initiate=initiate, direction="inbound"
     )
-    await services.temporal.start_workflow(
-        CallWorkflow.run,
-        CallInput(
-            call_id=call_id,
-            initiate=initiate,
-            direction="inbound",
-            created_at=preview.created_at,
-            channel="phone",
-            callback_secret=secrets.token_urlsafe(24),
-            media_token=secrets.token_urlsafe(24),
-            incoming=incoming,
-        ),
-        id=attributes.workflow_id_for(call_id),
-        task_queue=services.settings.temporal.task_queue,
-        search_attributes=start_attributes(initiate, services.settings.temporal.codec),
-        static_summary=summary_for(preview),
-        static_details=details_for(preview),
-    )
+    try:
+        await services.temporal.start_workflow(
+            CallWorkflow.run,
+            CallInput(
+                call_id=call_id,
+                initiate=initiate,
+                direction="inbound",
+                created_at=preview.created_at,
+                channel="phone",
+                callback_secret=secrets.token_urlsafe(24),
+                media_token=secrets.token_urlsafe(24),
+                incoming=incoming,
+            ),
+            id=attributes.workflow_id_for(call_id),
+            task_queue=services.settings.temporal.task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
+            search_attributes=start_attributes(initiate, services.settings.temporal.codec),
+            static_summary=summary_for(preview),
+            static_details=details_for(preview),
+        )
+    except WorkflowAlreadyStartedError:
+        log.info("incoming call from %s delivered again: call %s exists", mask(caller), call_id)
+        return
     log.info("incoming call from %s: new call %s", mask(caller), call_id)
 
 

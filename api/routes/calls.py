@@ -6,15 +6,18 @@ import secrets
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ServicesDep, require_api_key
 from api.errors import ApiError
+from api.idempotency import IDEMPOTENCY_KEY_DOC, REQUEST_MEMO, call_id_for_key, fingerprint
 from api.routes.acs import start_attributes
 from api.schemas import CallCreate, CallCreated, CallList, CallView, MessageCreate, MessageReply
+from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
 from domain.call import CallInitiate, CallState, CallStatus
 from domain.contracts import CallInput, UserTurn
@@ -41,35 +44,79 @@ def initiate_from(body: CallCreate, services: ServicesDep) -> CallInitiate:
 
 
 @router.post("", status_code=201)
-async def create_call(body: CallCreate, services: ServicesDep) -> CallCreated:
-    """Start a call workflow; returns at once (the call proceeds in the background)."""
-    initiate = initiate_from(body, services)
-    call_id = str(uuid.uuid4())
-    workflow_id = attributes.workflow_id_for(call_id)
-    preview = CallState(call_id=call_id, created_at=_now(), initiate=initiate)
-    phone = services.settings.telephony.kind != "none"
-    await services.temporal.start_workflow(
-        CallWorkflow.run,
-        CallInput(
-            call_id=call_id,
-            initiate=initiate,
-            created_at=preview.created_at,
-            channel="phone" if phone else "chat",
-            callback_secret=secrets.token_urlsafe(24) if phone else None,
-            media_token=secrets.token_urlsafe(24) if phone else None,
+async def create_call(
+    body: CallCreate,
+    services: ServicesDep,
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x21-\x7e]+$",
+            description=IDEMPOTENCY_KEY_DOC,
         ),
-        id=workflow_id,
-        task_queue=services.settings.temporal.task_queue,
-        search_attributes=start_attributes(initiate, services.settings.temporal.codec),
-        static_summary=summary_for(preview),
-        static_details=details_for(preview),
-    )
-    return CallCreated(
+    ] = None,
+) -> CallCreated:
+    """Start a call workflow; returns at once (the call proceeds in the background).
+
+    With an `Idempotency-Key` header, a retry of the same request (after a timeout, a lost
+    answer, an API crash) places no second call and gets the first answer back.
+    """
+    initiate = initiate_from(body, services)
+    if idempotency_key is None:
+        call_id = str(uuid.uuid4())
+    else:
+        call_id = call_id_for_key(
+            request.headers.get(services.settings.api.key_header), idempotency_key
+        )
+    workflow_id = attributes.workflow_id_for(call_id)
+    created = CallCreated(
         call_id=call_id,
         workflow_id=workflow_id,
         temporal_ui_url=services.settings.temporal.workflow_url(workflow_id),
         status=CallStatus.STARTING,
     )
+    preview = CallState(call_id=call_id, created_at=_now(), initiate=initiate)
+    phone = services.settings.telephony.kind != "none"
+    request_print = fingerprint(body.model_dump(mode="json", exclude_none=True))
+    try:
+        await services.temporal.start_workflow(
+            CallWorkflow.run,
+            CallInput(
+                call_id=call_id,
+                initiate=initiate,
+                created_at=preview.created_at,
+                channel="phone" if phone else "chat",
+                callback_secret=secrets.token_urlsafe(24) if phone else None,
+                media_token=secrets.token_urlsafe(24) if phone else None,
+            ),
+            id=workflow_id,
+            task_queue=services.settings.temporal.task_queue,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
+            # A key names one call for good: once that call has ended, a retry must still
+            # not place another one.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            memo={REQUEST_MEMO: request_print} if idempotency_key else None,
+            search_attributes=start_attributes(initiate, services.settings.temporal.codec),
+            static_summary=summary_for(preview),
+            static_details=details_for(preview),
+        )
+    except WorkflowAlreadyStartedError as exc:
+        if idempotency_key is None:
+            raise  # a fresh uuid4 taken: not a retry, a bug
+        handle = services.temporal.get_workflow_handle(workflow_id)
+        first = await (await handle.describe()).memo_value(REQUEST_MEMO, default=None)
+        if first != request_print:
+            raise ApiError(
+                422,
+                "Idempotency-Key was already used with a different request body",
+                [{"field": "Idempotency-Key", "reason": "reused with another body"}],
+            ) from exc
+        response.headers["Idempotent-Replayed"] = "true"
+    return created
 
 
 @router.get("")
@@ -128,19 +175,27 @@ async def get_call(call_id: str, services: ServicesDep) -> CallView:
 
 @router.post("/{call_id}/messages")
 async def post_message(call_id: str, body: MessageCreate, services: ServicesDep) -> MessageReply:
-    """One text turn of the chat channel: waits for the bot's whole answer."""
+    """One text turn of the chat channel: waits for the bot's whole answer.
+
+    With `turn_id` the turn is idempotent: a resend of the same turn (after a 503, a timeout or
+    an API crash) gets the first outcome; it is never applied twice.
+    """
     handle = services.temporal.get_workflow_handle_for(
         CallWorkflow.run, attributes.workflow_id_for(call_id)
     )
     try:
         reply = await handle.execute_update(
-            CallWorkflow.user_turn, UserTurn(text=body.text, turn_id=body.turn_id)
+            CallWorkflow.user_turn,
+            UserTurn(text=body.text, turn_id=body.turn_id),
+            # Temporal returns a completed update's outcome to a repeat of its id (within the
+            # run) and joins a repeat of one still in flight: the same id as the gateway's.
+            id=turn_update_id(body.turn_id) if body.turn_id is not None else None,
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type in _UPDATE_ERRORS:
             raise ApiError(_UPDATE_ERRORS[cause.type], cause.message) from exc
-        raise
+        raise ApiError(500, f"the turn failed: {cause}") from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             if await services.store.get(call_id) is not None:
@@ -148,6 +203,10 @@ async def post_message(call_id: str, body: MessageCreate, services: ServicesDep)
             raise ApiError(404, f"call {call_id} not found") from exc
         raise
     return MessageReply(**reply.model_dump())
+
+
+def turn_update_id(turn_id: int) -> str:
+    return f"turn-{turn_id}"
 
 
 def _now() -> Any:

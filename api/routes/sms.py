@@ -8,7 +8,6 @@ turn; a finished one is resumed with its whole context first.
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
@@ -17,6 +16,8 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from api.deps import Services, ServicesDep
 from api.errors import ApiError
+from api.idempotency import call_id_for_sms, sms_update_id
+from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
 from domain.call import CallInitiate
 from domain.contracts import CallInput, UserTurn
@@ -28,6 +29,8 @@ from workflows.call import CallWorkflow
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["sms"])
 
+# Providers stop redelivering a message within a day.
+_MARKER_TTL_SEC = 7 * 24 * 3600
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 EVER = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -61,6 +64,15 @@ async def receive_sms(services: Services, inbound: InboundSms) -> None:
     except InvalidPhoneNumber:
         log.warning("SMS from %s ignored: not a phone number", inbound.from_number)
         return
+    # A provider redelivers a message it got no 2xx for, with the same id. The turn's update id
+    # comes from that id, so a repeat within the workflow run gets the first turn's outcome;
+    # the mark set once it is answered covers a repeat after that run has closed.
+    marker = f"sms-inbound:{inbound.provider}:{inbound.message_id}"
+    if await services.redis.exists(marker):
+        log.info(
+            "SMS %s from %s delivered again: already answered", inbound.message_id, mask(customer)
+        )
+        return
     latest = await services.store.latest_for_phone(customer, since=EVER)
     if latest is not None:
         start = CallInput(
@@ -73,19 +85,25 @@ async def receive_sms(services: Services, inbound: InboundSms) -> None:
     else:
         defaults = services.settings.conversation.model_dump()
         initiate = CallInitiate.model_validate({**defaults, "phone_number": customer})
-        start = CallInput(call_id=str(uuid.uuid4()), initiate=initiate, direction="inbound")
+        call_id = call_id_for_sms(inbound.provider, inbound.message_id)
+        start = CallInput(call_id=call_id, initiate=initiate, direction="inbound")
     operation = WithStartWorkflowOperation(
         CallWorkflow.run,
         start,
         id=attributes.workflow_id_for(start.call_id),
         task_queue=services.settings.temporal.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
         search_attributes=attributes.keyed_phone(
             services.settings.temporal.codec.phone_key(customer)
         ),
     )
     turn = UserTurn(text=inbound.text[:2_000], channel="sms", reply_to=customer)
     reply = await services.temporal.execute_update_with_start_workflow(
-        CallWorkflow.user_turn, turn, start_workflow_operation=operation
+        CallWorkflow.user_turn,
+        turn,
+        id=sms_update_id(inbound.provider, inbound.message_id),
+        start_workflow_operation=operation,
     )
+    await services.redis.set(marker, reply.turn_id, ex=_MARKER_TTL_SEC)
     log.info("SMS from %s joined call %s (turn %d)", mask(customer), start.call_id, reply.turn_id)
