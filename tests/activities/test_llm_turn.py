@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 import uuid
@@ -18,9 +19,16 @@ from temporalio.testing import ActivityEnvironment
 
 import scripted_llm.runner
 from activities.llm import LlmActivities
+from activities.speech import SpeechActivities
 from core.settings import LlmModelSettings, LlmSettings
 from domain.call import CallInitiate, CallState, Message, Persona, Style
-from domain.contracts import LlmTurnInput, LlmTurnResult, SentenceEvent
+from domain.contracts import (
+    FILLER_INDEX,
+    LlmTurnInput,
+    LlmTurnResult,
+    SentenceEvent,
+    SpeakInput,
+)
 from domain.flags import FeatureFlags
 from domain.prompts import phrase
 from providers.llm.base import (
@@ -583,3 +591,136 @@ async def test_redis_stream_blocking_read(redis: Redis, call_id: str) -> None:
     await stream.append(call_id, SentenceEvent(turn_id=1, kind="end"))
     [(_, event)] = await reader
     assert event.kind == "end"
+
+
+# --- retried attempts: each key appended once, the answer is what was said ------------------
+
+FIRST = "First of all, you are covered. Second, a car is lent to you. Third, it is free."
+
+
+def retry_env() -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=2)
+    return env
+
+
+async def cut_after(
+    activities: LlmActivities,
+    input: LlmTurnInput,
+    stream: RedisSentenceStream,
+    count: int,
+) -> None:
+    """Run a first attempt and stop it once `count` events are in the stream."""
+    env = ActivityEnvironment()
+    task = asyncio.create_task(env.run(activities.llm_turn, input))
+    await wait_for_events(stream, input.call, count)
+    env.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_retry_appends_only_the_sentences_not_yet_said(
+    llm: ScriptedLlmServer, make_activities: MakeActivities, sentences: RedisSentenceStream
+) -> None:
+    call = new_call()
+    slow = ScriptedReply(text=FIRST, chunk_chars=8, chunk_delay_s=0.15)
+    llm.state.add(slow, ScriptedReply(text=FIRST), user=call.call_id)
+    activities = await make_activities()
+    await cut_after(activities, turn(call), sentences, 2)
+    result: LlmTurnResult = await retry_env().run(activities.llm_turn, turn(call))
+    said = await events(sentences, call)
+    assert [(e.index, e.text) for e in said] == [
+        (0, "First of all, you are covered."),
+        (1, "Second, a car is lent to you."),
+        (2, "Third, it is free."),
+    ]
+    assert result.content == FIRST and result.sentences == 3
+
+
+async def test_a_retry_answering_differently_keeps_what_was_said(
+    llm: ScriptedLlmServer, make_activities: MakeActivities, sentences: RedisSentenceStream
+) -> None:
+    call = new_call()
+    slow = ScriptedReply(text=FIRST, chunk_chars=8, chunk_delay_s=0.15)
+    other = "You are insured. A car is lent. It costs nothing. Anything else?"
+    llm.state.add(slow, ScriptedReply(text=other), user=call.call_id)
+    activities = await make_activities()
+    await cut_after(activities, turn(call), sentences, 2)
+    result: LlmTurnResult = await retry_env().run(activities.llm_turn, turn(call))
+    said = [e.text for e in await events(sentences, call)]
+    # Sentences 0 and 1 were heard from the first answer; the retry goes on from sentence 2.
+    assert said == [
+        "First of all, you are covered.",
+        "Second, a car is lent to you.",
+        "It costs nothing.",
+        "Anything else?",
+    ]
+    assert result.content == " ".join(said)  # stored == spoken
+
+
+async def test_a_shorter_retry_still_stores_every_sentence_said(
+    llm: ScriptedLlmServer, make_activities: MakeActivities, sentences: RedisSentenceStream
+) -> None:
+    call = new_call()
+    slow = ScriptedReply(text=FIRST, chunk_chars=8, chunk_delay_s=0.15)
+    llm.state.add(slow, ScriptedReply(text="Yes."), user=call.call_id)
+    activities = await make_activities()
+    await cut_after(activities, turn(call), sentences, 2)
+    result: LlmTurnResult = await retry_env().run(activities.llm_turn, turn(call))
+    said = [e.text for e in await events(sentences, call)]
+    assert said == ["First of all, you are covered.", "Second, a car is lent to you."]
+    assert result.content == " ".join(said) and result.sentences == 2
+
+
+async def test_the_filler_is_said_once_over_attempts(
+    llm: ScriptedLlmServer, make_activities: MakeActivities, sentences: RedisSentenceStream
+) -> None:
+    call = new_call()
+    flags = FeatureFlags(answer_soft_timeout_sec=1)
+    llm.state.add(
+        ScriptedReply(text="Too late.", delay_s=5),
+        ScriptedReply(text="Here it is.", delay_s=1.5),
+        user=call.call_id,
+    )
+    activities = await make_activities()
+    await cut_after(activities, turn(call, flags=flags), sentences, 1)  # the filler
+    result: LlmTurnResult = await retry_env().run(activities.llm_turn, turn(call, flags=flags))
+    said = await events(sentences, call)
+    assert [(e.kind, e.index, e.text) for e in said] == [
+        ("filler", FILLER_INDEX, phrase("timeout_loading", call)),
+        ("sentence", 0, "Here it is."),
+    ]
+    assert result.content == "Here it is."
+
+
+async def test_an_iteration_is_keyed_apart_from_the_others(
+    llm: ScriptedLlmServer, make_activities: MakeActivities, sentences: RedisSentenceStream
+) -> None:
+    call = new_call()
+    llm.state.add(ScriptedReply(text="Noted."), ScriptedReply(text="Done."), user=call.call_id)
+    activities = await make_activities()
+    await ActivityEnvironment().run(activities.llm_turn, turn(call, iteration=0))
+    await ActivityEnvironment().run(activities.llm_turn, turn(call, iteration=1))
+    said = await events(sentences, call)
+    assert [(e.iteration, e.index, e.text) for e in said] == [(0, 0, "Noted."), (1, 0, "Done.")]
+
+
+async def test_a_retried_speak_appends_its_phrase_once(redis: Redis) -> None:
+    call = new_call()
+    stream = RedisSentenceStream(redis)
+    speech = SpeechActivities(stream)
+    sorry = SpeakInput(call_id=call.call_id, turn_id=3, text="Sorry.", kind="error")
+    first = ActivityEnvironment()
+    first.info = dataclasses.replace(first.info, activity_id="7")
+    await first.run(speech.speak, sorry)
+    again = ActivityEnvironment()
+    again.info = dataclasses.replace(first.info, attempt=2)
+    await again.run(speech.speak, sorry)
+    # The same phrase from another activity of the workflow (a second apology) is said again.
+    later = ActivityEnvironment()
+    later.info = dataclasses.replace(first.info, activity_id="9")
+    await later.run(speech.speak, sorry)
+    said = [(e.kind, e.turn_id, e.index, e.text) for _, e in await stream.read(call.call_id)]
+    assert said == [
+        ("error", 3, 1_000_007, "Sorry."),
+        ("error", 3, 1_000_009, "Sorry."),
+    ]
