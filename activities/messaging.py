@@ -8,7 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.contracts import EmergencyInput, EmergencyResult, SendSmsInput, SendSmsResult
-from providers.sms.base import SmsRejected, SmsSender
+from providers.sms.base import SentLookup, SmsRejected, SmsSender
 
 log = logging.getLogger(__name__)
 
@@ -19,16 +19,8 @@ class MessagingActivities:
 
     @activity.defn(name="send_sms")
     async def send_sms(self, input: SendSmsInput) -> SendSmsResult:
-        info = activity.info()
         try:
-            return await self._sms.send(
-                input.to,
-                input.body,
-                call_id=input.call_id,
-                # Retries of this activity are repeats of one message, not new messages.
-                idempotency_key=f"{info.workflow_id}/{info.activity_id}",
-                first_sent=info.scheduled_time,
-            )
+            return await self._send_once(input.to, input.body, input.call_id)
         except SmsRejected as exc:
             raise ApplicationError(str(exc), type="SmsRejected", non_retryable=True) from exc
 
@@ -47,5 +39,26 @@ class MessagingActivities:
             f"EMERGENCY ({input.service}) on call {input.call_id}: {input.reason}. "
             f"Location: {input.location}. Contact: {input.contact}."
         )
-        result = await self._sms.send(input.agent_phone_number, body[:1_600], call_id=input.call_id)
+        result = await self._send_once(input.agent_phone_number, body[:1_600], input.call_id)
         return EmergencyResult(notified=True, detail=f"agent alerted, message {result.message_id}")
+
+    async def _send_once(self, to: str, body: str, call_id: str) -> SendSmsResult:
+        """Send the text of this activity once, whatever its attempt.
+
+        Retries of this activity are repeats of one message, not new messages: the key and the
+        first attempt's time let ACS answer a repeat with the first result; a sender without
+        idempotent sends (Twilio) is asked for the message first when an earlier attempt may
+        have sent it (it died, or lost the answer, after the provider took the message).
+        """
+        info = activity.info()
+        key = f"{info.workflow_id}/{info.activity_id}"
+        if info.attempt > 1 and isinstance(self._sms, SentLookup):
+            found = await self._sms.find_sent(
+                to, body, idempotency_key=key, since=info.scheduled_time
+            )
+            if found is not None:
+                log.info("sms of %s was sent by attempt < %d: %s", key, info.attempt, found)
+                return found
+        return await self._sms.send(
+            to, body, call_id=call_id, idempotency_key=key, first_sent=info.scheduled_time
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from domain.contracts import SendSmsResult
 
@@ -20,6 +20,19 @@ class SmsSender(Protocol):
     ) -> SendSmsResult:
         """Send one text. With `idempotency_key` + `first_sent`, a retry is not sent twice
         (where the provider supports it)."""
+        ...
+
+
+@runtime_checkable
+class SentLookup(Protocol):
+    """A sender that can find a message it already sent, for providers without idempotent
+    sends (Twilio): a retry whose first attempt may have sent the text looks it up first."""
+
+    async def find_sent(
+        self, to: str, body: str, *, idempotency_key: str, since: datetime
+    ) -> SendSmsResult | None:
+        """The message with this key (or, where the provider keeps no key, this recipient and
+        body) sent at or after `since`; None when there is none."""
         ...
 
 

@@ -4,7 +4,9 @@ Errors come out as in `AcsSms`: `SmsRejected` (Twilio refused the message, e.g. 
 `{code, message, more_info, status}` body) or `SmsUnavailable` (5xx, 429, network).
 
 Twilio has no idempotent message create: `idempotency_key`/`first_sent` are accepted so both
-senders share one call shape, but a retry after a lost response can send the text twice.
+senders share one call shape, and a repeat is caught by `find_sent` instead: the activity asks
+for the message (Twilio's message list, filtered by recipient and sender) before sending again
+when an earlier attempt may have sent it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -38,6 +42,11 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # Statuses of a message Twilio gave up on; any other (queued, accepted, sent…) is on its way.
 _FAILED_STATUSES = frozenset({"failed", "undelivered", "canceled"})
+# Twilio stamps messages to the second, with its own clock: a message sent by an earlier attempt
+# may read as a little older than the first attempt's scheduled time.
+_CLOCK_SLACK = timedelta(seconds=30)
+# How many of the recipient's latest messages are searched (newest first).
+_LOOKUP_PAGE = 50
 
 
 class TwilioSms:
@@ -97,6 +106,49 @@ class TwilioSms:
             raise SmsRejected(text, status=response.status_code)
         log.info("sms %s to %s is %s (call %s)", sid, mask(to), status, call_id)
         return SendSmsResult(message_id=sid, delivered=True)
+
+    async def find_sent(
+        self,
+        to: str,
+        body: str,
+        *,
+        idempotency_key: str,  # noqa: ARG002 (Twilio keeps no key: recipient + body + time)
+        since: datetime,
+    ) -> SendSmsResult | None:
+        """The message with this body sent from our number to `to` at or after `since`.
+
+        Raises `SmsUnavailable` when Twilio cannot be asked: sending again blind could text the
+        customer twice, so the retry waits for an answer instead.
+        """
+        params = {"To": to, "From": self.from_number, "PageSize": str(_LOOKUP_PAGE)}
+        try:
+            response = await self._http.get(self._path, params=params)
+        except httpx.HTTPError as exc:
+            raise SmsUnavailable(f"Twilio unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error(response)
+        try:
+            messages = response.json()["messages"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SmsUnavailable("Twilio's message list has no messages field") from exc
+        for message in messages if isinstance(messages, list) else []:
+            if _matches(message, body, since):
+                sid = str(message["sid"])
+                log.info("sms %s to %s was already sent", sid, mask(to))
+                return SendSmsResult(message_id=sid, delivered=True)
+        return None
+
+
+def _matches(message: Any, body: str, since: datetime) -> bool:
+    if not isinstance(message, dict) or message.get("body") != body:
+        return False
+    if str(message.get("status", "")) in _FAILED_STATUSES:
+        return False
+    try:
+        created = parsedate_to_datetime(str(message.get("date_created")))
+    except (TypeError, ValueError):
+        return False
+    return created >= since - _CLOCK_SLACK
 
 
 def _error(response: httpx.Response) -> SmsError:
