@@ -76,19 +76,26 @@ def file_stem(test_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name).strip("_")
 
 
-async def save_histories(test_name: str, started: StartedWorkflows) -> list[Path]:
+async def save_histories(
+    test_name: str, started: StartedWorkflows, directory: Path = HISTORIES
+) -> list[Path]:
+    """Write the histories of every run of the started workflows; the files written."""
     runs: list[WorkflowHistory] = []
     for client, workflow_id in started.started:
         runs.extend(await run_chain(client, workflow_id))
+    return write_histories(test_name, runs, directory)
+
+
+def write_histories(test_name: str, runs: list[WorkflowHistory], directory: Path) -> list[Path]:
     per_type = Counter(workflow_type(h) for h in runs)
     seen: Counter[str] = Counter()
     written: list[Path] = []
-    HISTORIES.mkdir(exist_ok=True)
+    directory.mkdir(exist_ok=True)
     for history in runs:
         kind = workflow_type(history)
         seen[kind] += 1
         suffix = f"-{seen[kind]}" if per_type[kind] > 1 else ""
-        path = HISTORIES / f"{file_stem(test_name)}-{kind}{suffix}.json"
+        path = directory / f"{file_stem(test_name)}-{kind}{suffix}.json"
         if path.exists() and RECORDING != "overwrite":
             continue
         path.write_text(history.to_json(), encoding="utf-8")

@@ -20,8 +20,11 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 async def record_history(stack: Stack | Client, call_id: str, name: str) -> None:
-    """Save the call's history for the replay tests (`RECORD_HISTORIES=1`)."""
+    """Save the call's history for the replay tests (`RECORD_HISTORIES=1`); a checked-in one is
+    kept, as `tests/support/histories.py` keeps them: it is what older code recorded."""
     if not os.environ.get("RECORD_HISTORIES"):
+        return
+    if (HISTORIES / f"{name}.json").exists() and os.environ["RECORD_HISTORIES"] != "overwrite":
         return
     client = stack if isinstance(stack, Client) else stack.client
     history = await client.get_workflow_handle(f"call-{call_id}").fetch_history()
