@@ -1,7 +1,8 @@
 """`CallWorkflow`: one per call. Holds the conversation and runs each caller turn.
 
-Deterministic: only `domain` is imported, activities are called by name, time comes from
-`workflow.now()`. Tokens and audio never pass through here: the LLM activity streams its
+Deterministic: only `domain` runs here, time comes from `workflow.now()`; activities are called
+by name, or through their method where the class is imported passed through (typed arguments
+and result, the same activity type name, so recorded histories replay). Tokens and audio never pass through here: the LLM activity streams its
 sentences to Redis and returns the whole message once done.
 """
 
@@ -16,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.llm import LlmActivities
     from domain.call import (
         Action,
         CallState,
@@ -484,20 +486,18 @@ class CallWorkflow(PhoneCall):
         )
         hard = timedelta(seconds=self._flags.answer_hard_timeout_sec)
         if workflow.patched(patches.LLM_TURN_RETRY):
-            self._llm_handle = workflow.start_activity(
-                "llm_turn",
+            self._llm_handle = workflow.start_activity_method(
+                LlmActivities.llm_turn,
                 input,
-                result_type=LlmTurnResult,
                 start_to_close_timeout=hard,
                 schedule_to_close_timeout=hard,  # all attempts: then the workflow apologises
                 heartbeat_timeout=policies.LLM_HEARTBEAT_RETRIED,
                 retry_policy=policies.LLM_RETRY_SAFE,
             )
         else:
-            self._llm_handle = workflow.start_activity(
-                "llm_turn",
+            self._llm_handle = workflow.start_activity_method(
+                LlmActivities.llm_turn,
                 input,
-                result_type=LlmTurnResult,
                 start_to_close_timeout=hard,
                 heartbeat_timeout=policies.LLM_HEARTBEAT,
                 retry_policy=policies.LLM_RETRY,

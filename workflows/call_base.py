@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.speech import SpeechActivities
     from domain import attributes
     from domain.call import CallState
     from domain.claim import progress
@@ -73,8 +74,8 @@ class CallBase:
         )
 
     async def _speak(self, turn_id: int, text: str, kind: SpeakKind) -> None:
-        await self._action(
-            "speak",
+        await workflow.execute_activity_method(
+            SpeechActivities.speak,
             SpeakInput(
                 call_id=self.call.call_id,
                 turn_id=turn_id,
@@ -82,6 +83,8 @@ class CallBase:
                 kind=kind,
                 lang=self.call.lang.short_code,
             ),
+            start_to_close_timeout=policies.QUICK,
+            retry_policy=policies.QUICK_RETRY,
         )
 
     async def _speak_guarded(self, turn_id: int, text: str, kind: SpeakKind) -> bool:
