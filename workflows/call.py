@@ -2,8 +2,9 @@
 
 Deterministic: only `domain` runs here, time comes from `workflow.now()`; activities are called
 by name, or through their method where the class is imported passed through (typed arguments
-and result, the same activity type name, so recorded histories replay). Tokens and audio never pass through here: the LLM activity streams its
-sentences to Redis and returns the whole message once done.
+and result, the same activity type name, so recorded histories replay). Tokens and audio never
+pass through here: the LLM activity streams its sentences to Redis and returns the whole
+message once done.
 """
 
 from __future__ import annotations
