@@ -139,7 +139,13 @@ def run_demo(*, scripted_llm: bool = False, ports: DemoPorts | None = None) -> i
                 stale.unlink()
             services.spawn(
                 "temporal",
-                dev_server_command(history, port=int(temporal_port), ui_port=ui_port, ip=host),
+                dev_server_command(
+                    history,
+                    port=int(temporal_port),
+                    ui_port=ui_port,
+                    ip=host,
+                    codec_endpoint=f"{api_url}/codec",
+                ),
             )
             redis_url = urlparse(settings.redis.url)
             redis_host, redis_port = redis_url.hostname or "127.0.0.1", redis_url.port or 6379
@@ -174,7 +180,7 @@ def run_demo(*, scripted_llm: bool = False, ports: DemoPorts | None = None) -> i
                 120,
                 tick=progress.tick("the media gateway"),
             )
-        progress.say(f"    Temporal UI  {settings.temporal.ui_url}")
+        progress.say(f"    Temporal UI  {settings.temporal.ui_url}  (decrypted by {api_url}/codec)")
         progress.say(f"    API          {api_url}/docs")
         progress.say(f"    logs         {services.logs}/")
         _demo_flags(settings.redis.url)

@@ -66,7 +66,13 @@ def run_dev(*, scripted_llm: bool = False, emulator: bool = False) -> int:
         ui_port = urlparse(settings.temporal.ui_url).port or 8233
         services.spawn(
             "temporal",
-            dev_server_command(VAR / "temporal.db", port=int(port), ui_port=ui_port, ip=host),
+            dev_server_command(
+                VAR / "temporal.db",
+                port=int(port),
+                ui_port=ui_port,
+                ip=host,
+                codec_endpoint=f"{api_url}/codec",
+            ),
         )
         redis_url = urlparse(settings.redis.url)
         redis_host, redis_port = redis_url.hostname or "127.0.0.1", redis_url.port or 6379
@@ -91,6 +97,7 @@ def run_dev(*, scripted_llm: bool = False, emulator: bool = False) -> int:
         services.spawn("api", [sys.executable, "-m", "api.main"])
         services.wait("api", lambda: port_open(settings.api.host, settings.api.port), 60)
         print(f"temporal  {settings.temporal.address}   UI {settings.temporal.ui_url}")
+        print(f"codec     {api_url}/codec   (the UI decrypts payloads through it)")
         print(f"api       {api_url}/docs")
         print(f"llm       {settings.llm.fast.endpoint} ({settings.llm.fast.model})")
         if emulator:

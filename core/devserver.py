@@ -51,9 +51,20 @@ def search_attribute_args() -> list[str]:
 
 
 def dev_server_command(
-    db_file: Path, *, port: int = 7233, ui_port: int = 8233, ip: str = "127.0.0.1"
+    db_file: Path,
+    *,
+    port: int = 7233,
+    ui_port: int = 8233,
+    ip: str = "127.0.0.1",
+    codec_endpoint: str | None = None,
 ) -> list[str]:
-    """`temporal server start-dev` with persistence, tuning and our search attributes."""
+    """`temporal server start-dev` with persistence, tuning and our search attributes.
+
+    Payloads are encrypted (`core/codec.py`): with `codec_endpoint` (the API's `/codec`) the
+    built-in UI decrypts them through the codec server, so a call's input, results and state
+    read as JSON there instead of `binary/encrypted`.
+    """
+    codec = ["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []
     return [
         temporal_binary(), "server", "start-dev",
         "--ip", ip, "--port", str(port), "--ui-port", str(ui_port),
@@ -61,4 +72,5 @@ def dev_server_command(
         "--log-level", "warn",
         *TUNED_ARGS,
         *search_attribute_args(),
+        *codec,
     ]  # fmt: skip
