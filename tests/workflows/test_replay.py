@@ -64,7 +64,7 @@ def test_histories_are_checked_in() -> None:
     stems = {p.stem for p in HISTORIES}
     missing = [path for path, stem in REQUIRED.items() if stem not in stems]
     assert not missing, f"record them with RECORD_HISTORIES=1: {missing}"
-    assert {history_type(p) for p in HISTORIES} == {"CallWorkflow", "ReminderWorkflow"}
+    assert {history_type(p) for p in HISTORIES} >= {"CallWorkflow", "ReminderWorkflow"}
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
