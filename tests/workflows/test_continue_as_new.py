@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 from redis.asyncio import Redis
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.deps import Services
@@ -19,6 +18,7 @@ from core.devserver import TUNED_ARGS, temporal_binary
 from core.stores import open_store
 from scripted_llm.runner import ScriptedLlmServer
 from tests.conftest import SEARCH_ATTRIBUTES, make_settings
+from tests.support.codec import codec_converter
 from tests.workflows.test_conversations import claim_update, text
 from worker import build_worker
 from workflows.call import CallWorkflow
@@ -29,7 +29,7 @@ async def small_history_env() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server that suggests continue-as-new after 40 events instead of 4,096."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=codec_converter(),  # its recorded histories are encrypted too
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=[
             *TUNED_ARGS,
