@@ -46,6 +46,7 @@ class RedisSentenceStream:
         self._redis = redis
         self._maxlen = maxlen
         self._ttl_sec = ttl_sec
+        self._append_once = redis.register_script(_APPEND_ONCE)  # EVALSHA, loaded on demand
 
     @staticmethod
     def key(call_id: str) -> str:
@@ -78,7 +79,7 @@ class RedisSentenceStream:
         fields = [x for pair in _fields(event).items() for x in pair]
         args: list[str | int] = [key or event_key(event), self._maxlen, self._ttl_sec, event.text]
         keys = [self.key(call_id), self.keys_key(call_id)]
-        found: Any = await self._redis.eval(_APPEND_ONCE, 2, *keys, *args, *fields)
+        found: Any = await self._append_once(keys=keys, args=[*args, *fields])
         new, value = found
         entry_id, _, text = _text(value).partition("\n")
         return Appended(entry_id, text, bool(int(new)))
