@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     flags_cmd.add_argument("action", choices=["show", "set", "unset"])
     flags_cmd.add_argument("name", nargs="?")
     flags_cmd.add_argument("value", nargs="?")
+    calls_cmd = sub.add_parser("calls", help="a phone number's calls in Temporal (by its hash)")
+    calls_cmd.add_argument("number")
     index = sub.add_parser("index-docs", help="index a folder of documents for search")
     index.add_argument("folder", nargs="?", default=None)
     index.add_argument("--db", default=None)
@@ -59,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from cli.flags import flags_command
 
         return asyncio.run(flags_command(args.action, args.name, args.value))
+    elif args.command == "calls":
+        from cli.calls import calls_command
+
+        return asyncio.run(calls_command(args.number))
     elif args.command == "index-docs":
         from cli.index_docs import main as index_main
         from core.settings import get_settings
