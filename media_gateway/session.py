@@ -332,7 +332,7 @@ class CallSession:
                 if stream is not None and self._overlap is not None:
                     self._spawn(self._follow_partials(stream, self._overlap))
             elif isinstance(event, SpeechPaused):
-                if self.live is None and self.config.early_stt:
+                if self.live is None and self.config.early_stt and not self._in_fragment:
                     self._take_early(None)  # the caller spoke again since: that one is stale
                     self._early = (event.pcm, asyncio.create_task(self._transcribe_pcm(event.pcm)))
             else:
