@@ -44,7 +44,7 @@ from providers.llm.base import (
     LlmRetryableError,
     ToolCallDelta,
 )
-from providers.sentences.base import SentenceSink
+from providers.sentences.base import Appended, SentenceSink
 
 CHARS_PER_TOKEN = 3
 MIN_HISTORY_CHARS = 2_000
@@ -221,6 +221,7 @@ class _Speaker:
         self._lock = asyncio.Lock()  # a filler never interleaves with a sentence
         self._filler_sent = False
         self._earlier: dict[int, str] = {}  # sentences appended by earlier attempts, by index
+        self._fresh = False  # this attempt appended a sentence the caller had not heard
         self.texts: list[str] = []
 
     @property
@@ -244,7 +245,8 @@ class _Speaker:
             return
         async with self._lock:
             found = await self._append("sentence", len(self.texts), text, style)
-            self.texts.append(found)
+            self._fresh = self._fresh or found.new
+            self.texts.append(found.text)
 
     async def settle(self) -> None:
         """Sentences of earlier attempts beyond this one's answer were said: keep them too."""
@@ -267,8 +269,10 @@ class _Speaker:
                     activity.logger.warning("filler not sent: %s", exc)
 
     async def _filler(self) -> None:
+        # Also on a retry that is slow to say more than the dead attempt did: the caller has
+        # heard nothing new for the soft timeout. Once per iteration, whatever the attempts.
         async with self._lock:
-            if self.texts or self._earlier or self._filler_sent:
+            if self._fresh or self._filler_sent:
                 return
             self._filler_sent = True
             text = phrase("timeout_loading", self._input.call)
@@ -276,8 +280,8 @@ class _Speaker:
 
     async def _append(
         self, kind: Literal["sentence", "filler"], index: int, text: str, style: Style
-    ) -> str:
-        """Append unless this key already was; return the text the stream holds for it."""
+    ) -> Appended:
+        """Append unless this key already was; the text the stream holds for it."""
         call = self._input.call
         event = SentenceEvent(
             turn_id=self._input.turn_id,
@@ -292,7 +296,7 @@ class _Speaker:
         found = await self._sink.append_once(call.call_id, event)
         if not found.new:
             activity.logger.info("sentence %s of an earlier attempt not appended again", index)
-        return found.text
+        return found
 
     async def filtered(self, model: str) -> LlmTurnResult:
         await self.settle()

@@ -724,3 +724,23 @@ async def test_a_retried_speak_appends_its_phrase_once(redis: Redis) -> None:
         ("error", 3, 1_000_007, "Sorry."),
         ("error", 3, 1_000_009, "Sorry."),
     ]
+
+
+async def test_a_slow_retry_holds_the_caller_once_and_never_stores_it(
+    llm: ScriptedLlmServer, make_activities: MakeActivities, sentences: RedisSentenceStream
+) -> None:
+    call = new_call()
+    flags = FeatureFlags(answer_soft_timeout_sec=1)
+    slow = ScriptedReply(text=FIRST, chunk_chars=8, chunk_delay_s=0.15)
+    llm.state.add(slow, ScriptedReply(text=FIRST, delay_s=1.6), user=call.call_id)
+    activities = await make_activities()
+    await cut_after(activities, turn(call, flags=flags), sentences, 2)
+    result: LlmTurnResult = await retry_env().run(activities.llm_turn, turn(call, flags=flags))
+    said = [(e.kind, e.text) for e in await events(sentences, call)]
+    assert said == [
+        ("sentence", "First of all, you are covered."),
+        ("sentence", "Second, a car is lent to you."),
+        ("filler", phrase("timeout_loading", call)),  # nothing new for the soft timeout
+        ("sentence", "Third, it is free."),
+    ]
+    assert result.content == FIRST
