@@ -172,6 +172,9 @@ async def _on_incoming_call(services: Services, incoming: IncomingCall) -> None:
 
 async def _decide(services: Services, caller: str, incoming: IncomingCall) -> str:
     """`resume <call id>` for a call back within the window, else `new <call id>`."""
+    new = call_id_for_incoming(incoming.incoming_call_context)
+    if await _started(services, new):
+        return f"new {new}"  # handled before Redis lost its mark: starting it again is a no-op
     assert services.flags is not None
     flags = await services.flags.get()
     since = datetime.now(UTC) - timedelta(hours=flags.callback_timeout_hour)
@@ -180,7 +183,18 @@ async def _decide(services: Services, caller: str, incoming: IncomingCall) -> st
         return f"resume {recent.call_id}"
     # No recent call, or one still live on another line: a new call (never two lines sharing
     # one conversation, the reference's #397).
-    return f"new {call_id_for_incoming(incoming.incoming_call_context)}"
+    return f"new {new}"
+
+
+async def _started(services: Services, call_id: str) -> bool:
+    handle = services.temporal.get_workflow_handle(attributes.workflow_id_for(call_id))
+    try:
+        await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def _resume(services: Services, call: CallState, incoming: IncomingCall) -> None:
