@@ -62,10 +62,11 @@ TURN_DELIVERY_SEC = 30.0
 TURN_RETRY_FIRST_SEC = 0.2
 TURN_RETRY_MAX_SEC = 3.0
 HOLD_AFTER_SEC = 1.5  # a turn not taken by then: "One moment, please." (once)
-# A previous session's position older than this is not resumed from: a call back hours later
-# must not hear what was left unplayed on the dropped line.
+# A replacement resumes after what the previous session played, but never with sentences
+# older than this: they were left unplayed on a line long gone (a call back hours later).
 RESUME_WINDOW_MS = 120_000
-# A replacement session hearing speech this early in its stream joined the caller mid-sentence.
+# The previous session died holding the caller's words: speech this early in the new stream is
+# the rest of the same utterance.
 FRAGMENT_ONSET_SEC = 0.3
 
 
@@ -231,15 +232,16 @@ class CallSession:
         self.lang = call.lang
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         # A first connection catches up on what was written just before it (the greeting);
-        # a replacement gateway starts right after what the previous one played (even long
-        # before: the caller must hear what the workflow stored as said), so the bot says the
-        # first unfinished sentence and nothing twice.
-        start = f"{max(now_ms - self.config.catch_up_ms, 0)}-0"
-        resumed = taken is not None and _entry_key(taken)[0] >= now_ms - RESUME_WINDOW_MS
-        if taken is not None and (resumed or _entry_key(taken) > _entry_key(start)):
+        # a replacement gateway starts right after what the previous one played (even some
+        # time before: the caller must hear what the workflow stored as said), so the bot
+        # says the first unfinished sentence and nothing twice.
+        catch_up = self.config.catch_up_ms if taken is None else RESUME_WINDOW_MS
+        start = f"{max(now_ms - catch_up, 0)}-0"
+        if taken is not None and _entry_key(taken) > _entry_key(start):
             start = taken
-        self._watch_fragment = resumed or hearing
-        self._ask_repeat = hearing
+        # Not "any replacement": a caller who speaks first on a new connection (a call back)
+        # is heard; only a session that died mid-utterance makes the start a fragment.
+        self._watch_fragment = self._ask_repeat = hearing
         self.marks = PlayedMarks(self.call_id, sentences, self._redis)
         # Saved at once when no session saved one: a replacement then resumes from here.
         self.marks.start(start, save=start != taken, was_hearing=hearing)
