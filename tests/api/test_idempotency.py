@@ -96,6 +96,8 @@ async def test_post_call_with_an_idempotency_key_places_one_call(stack: Stack) -
     replayed = [r.headers.get("Idempotent-Replayed") for r in (first, second)]
     assert sorted(replayed, key=str) == ["true", None] or replayed.count("true") == 1
     call_id = first.json()["call_id"]
+    # A worker killed holding this call's workflow task stalls it 1 s, not the default 10 s.
+    assert await task_timeout_sec(stack.client, call_id) == 1.0
     # Even once that call has ended, the key still names it: no second call.
     handle = stack.client.get_workflow_handle(f"call-{call_id}")
     await handle.terminate("test: the call is over")
@@ -260,3 +262,10 @@ async def test_a_temporal_outage_is_a_503_and_the_resent_turn_is_answered_once(
     state = await handle.query(CallWorkflow.get_state)
     answers = [m.content for m in state.messages if m.turn_id == 1 and m.persona.value != "human"]
     assert reply.json()["text"] in answers  # the outcome the call stored, not a second turn
+
+
+async def task_timeout_sec(client: Client, call_id: str) -> float:
+    """The workflow task timeout the call's current run was started with."""
+    description = await client.get_workflow_handle(f"call-{call_id}").describe()
+    config = description.raw_description.execution_config
+    return config.default_workflow_task_timeout.ToTimedelta().total_seconds()

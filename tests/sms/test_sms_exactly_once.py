@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 from aiohttp import web
 from redis.asyncio import Redis
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.deps import Services
@@ -34,6 +35,7 @@ from providers.sms.twilio import TwilioSms, twilio_signature
 from providers.store.base import CallStore
 from scripted_llm.runner import ScriptedLlmServer
 from scripted_llm.script import ScriptedReply
+from tests.api.test_idempotency import task_timeout_sec
 from tests.conftest import make_settings
 from worker import build_worker
 
@@ -106,6 +108,7 @@ class SmsStack:
     api: httpx.AsyncClient
     store: CallStore
     llm: ScriptedLlmServer
+    client: Client
 
     async def text_bot(self, sid: str, customer: str, body: str) -> httpx.Response:
         """Twilio's signed webhook for one inbound message (a redelivery sends it again)."""
@@ -157,7 +160,7 @@ async def sms_stack(
         api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
         running = asyncio.create_task(worker.run())
         try:
-            yield SmsStack(api, store, scripted_llm)
+            yield SmsStack(api, store, scripted_llm, client)
         finally:
             await api.aclose()
             server.should_exit = True
@@ -193,6 +196,7 @@ async def test_a_redelivered_sms_is_one_turn_and_one_reply(
         ("assistant", "Yes, glass is covered."),
     ]
     assert len(sms_stack.llm.state.requests(user=call_id)) == 1
+    assert await task_timeout_sec(sms_stack.client, call_id) == 1.0
     # A new message (another sid) is a new turn of the same conversation.
     await sms_stack.text_bot("SM22222222222222222222222222222222", customer, "Thanks!")
     assert twilio.to(customer) == ["A SECOND REPLY", "Yes, glass is covered."]

@@ -20,6 +20,7 @@ from acs_emulator.models import CallRecord, DialResult
 from api.idempotency import call_id_for_incoming
 from providers.sentences.redis_stream import RedisSentenceStream
 from scripted_llm.script import ScriptedReply
+from tests.api.test_idempotency import task_timeout_sec
 from tests.telephony.test_phone_calls import CUSTOMER, ONE_LANGUAGE, Phone
 from tests.telephony.test_phone_calls import phone as phone  # noqa: F401 - the fixture
 
@@ -98,6 +99,7 @@ async def test_the_same_incoming_call_twice_is_one_call(phone: Phone) -> None:
     assert [m["action"] for m in state["messages"]].count("call") == 1
     assert await signals(phone, expected, "incoming_call") == 0
     assert len(await phone.phones.calls(caller)) == 1
+    assert await task_timeout_sec(phone.client, expected) == 1.0
 
 
 async def test_a_call_back_delivered_twice_resumes_once(phone: Phone) -> None:
@@ -112,6 +114,7 @@ async def test_a_call_back_delivered_twice_resumes_once(phone: Phone) -> None:
     await redeliver(phone, incoming_call_event(phone, dial, CUSTOMER))
     assert await calls_of(phone, CUSTOMER) == [call_id]
     assert await signals(phone, call_id, "incoming_call") == 1
+    assert await task_timeout_sec(phone.client, call_id) == 1.0  # the resumed run too
     state = await phone.state(call_id)
     assert [m["action"] for m in state["messages"]].count("call") == 2  # placed, called back
 
