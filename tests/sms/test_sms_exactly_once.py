@@ -9,7 +9,8 @@ messages it took, lists them as Twilio does, and can lose its answer to a create
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ from scripted_llm.runner import ScriptedLlmServer
 from scripted_llm.script import ScriptedReply
 from tests.api.test_idempotency import task_timeout_sec
 from tests.conftest import make_settings
-from worker import build_worker
+from tests.workflows.test_turn_durability import in_process_worker, worker_process
 
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "twilio-auth-token"
@@ -53,6 +54,7 @@ class TwilioMessages:
     creates: int = 0
     lists: int = 0
     lose_answers: int = 0  # the next N creates are kept, but their answer never arrives
+    on_create: Callable[[], None] | None = None  # runs once a create is kept, before answering
     url: str = ""
 
     async def create(self, request: web.Request) -> web.StreamResponse:
@@ -67,6 +69,8 @@ class TwilioMessages:
             "date_created": format_datetime(datetime.now(UTC).replace(microsecond=0)),
         }
         self.messages.insert(0, message)
+        if self.on_create is not None:
+            self.on_create()
         if self.lose_answers > 0:
             self.lose_answers -= 1
             assert request.transport is not None
@@ -105,6 +109,7 @@ async def twilio() -> AsyncIterator[TwilioMessages]:
 
 @dataclass
 class SmsStack:
+    settings: Settings
     api: httpx.AsyncClient
     store: CallStore
     llm: ScriptedLlmServer
@@ -120,13 +125,14 @@ class SmsStack:
 
 
 @pytest.fixture
-async def sms_stack(
+async def sms_api(
     temporal_env: WorkflowEnvironment,
     redis_url: str,
     scripted_llm: ScriptedLlmServer,
     tmp_path: Path,
     twilio: TwilioMessages,
 ) -> AsyncIterator[SmsStack]:
+    """The API over HTTP with Twilio configured; no worker (each test brings its own)."""
     client = temporal_env.client
     data = make_settings(
         tmp_path, redis_url, scripted_llm, client.service_client.config.target_host
@@ -144,7 +150,6 @@ async def sms_stack(
     data["telephony"] = {**data["telephony"], "public_url": PUBLIC}
     settings = Settings.model_validate(data)
     async with AsyncExitStack() as resources:
-        worker = await build_worker(client, settings, resources)
         redis = Redis.from_url(redis_url)
         resources.push_async_callback(redis.aclose)
         store = await open_store(settings.store)
@@ -158,15 +163,18 @@ async def sms_stack(
         while not server.started:
             await asyncio.sleep(0.02)
         api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        running = asyncio.create_task(worker.run())
         try:
-            yield SmsStack(api, store, scripted_llm, client)
+            yield SmsStack(settings, api, store, scripted_llm, client)
         finally:
             await api.aclose()
             server.should_exit = True
             await serving
-            await worker.shutdown()
-            await asyncio.gather(running, return_exceptions=True)
+
+
+@pytest.fixture
+async def sms_stack(sms_api: SmsStack) -> AsyncIterator[SmsStack]:
+    async with in_process_worker(sms_api.client, sms_api.settings):
+        yield sms_api
 
 
 async def sms_turns(store: CallStore, call_id: str) -> list[tuple[str, str]]:
@@ -217,6 +225,31 @@ async def test_a_reply_whose_answer_was_lost_is_not_texted_twice(
     assert await sms_turns(sms_stack.store, call_id) == [
         ("human", "What is my file number?"),
         ("assistant", "Your file is CLM-77."),
+    ]
+
+
+async def test_a_worker_killed_after_twilio_took_the_reply_does_not_text_twice(
+    sms_api: SmsStack, twilio: TwilioMessages, tmp_path: Path
+) -> None:
+    customer, sid = "+33612340005", "SM55555555555555555555555555555555"
+    call_id = call_id_for_sms("twilio", sid)
+    sms_api.llm.state.add(ScriptedReply(text="We open at nine."), user=call_id)
+    async with worker_process(sms_api.settings, tmp_path) as doomed:
+        # The only worker dies (SIGKILL) the moment Twilio has taken the reply.
+        twilio.on_create = lambda: doomed.send_signal(signal.SIGKILL)
+        answered = asyncio.create_task(sms_api.text_bot(sid, customer, "When do you open?"))
+        await asyncio.wait_for(doomed.wait(), 60)
+        twilio.on_create = None
+        assert twilio.creates == 1
+        # Another worker takes over: the activity times out on the dead one and is retried.
+        async with in_process_worker(sms_api.client, sms_api.settings):
+            response = await asyncio.wait_for(answered, 60)
+    assert response.status_code == 200
+    assert twilio.creates == 1 and twilio.lists >= 1
+    assert twilio.to(customer) == ["We open at nine."]
+    assert await sms_turns(sms_api.store, call_id) == [
+        ("human", "When do you open?"),
+        ("assistant", "We open at nine."),
     ]
 
 
