@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.responses import HTMLResponse
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from pydantic import SecretStr
@@ -156,27 +157,65 @@ async def preflight(operation: str, request: Request, services: ServicesDep) -> 
     return response
 
 
-@router.post("/session", status_code=204)
-async def open_session(request: Request, services: ServicesDep) -> Response:
-    """Exchange an API key (key header or Bearer) for the browser's codec cookie.
+SESSION_FORM = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Codec session</title></head>
+<body><h1>Decrypt payloads in the Temporal UI</h1>
+<p>Enter an API key: this browser gets a codec cookie for {hours} hours (the key is not kept).</p>
+<form method="post" action="session"><label>API key
+<input type="password" name="key" autocomplete="off" required></label>
+<button type="submit">Open a session</button></form></body></html>
+"""
+OPENED = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Codec session</title></head>
+<body><p>Codec session open. The Temporal UI decrypts payloads in this browser.</p></body></html>
+"""
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 
-    The cookie is scoped to `/codec`, HttpOnly (no script reads it), SameSite=Strict (sent by
-    the UI's fetch only when the UI is on the same site as the API), `Secure` behind https.
+
+@router.get("/session", include_in_schema=False)
+async def session_form() -> HTMLResponse:
+    """A form to open a session from the browser that runs the Temporal UI."""
+    return HTMLResponse(SESSION_FORM.format(hours=SESSION_SEC // 3600), headers=PAGE_HEADERS)
+
+
+@router.post("/session", responses={401: {"description": "no valid API key"}})
+async def open_session(request: Request, services: ServicesDep) -> Response:
+    """Exchange an API key (key header, Bearer, or the form's `key`) for the codec cookie.
+
+    The cookie is HttpOnly (no script reads it), scoped to `/codec`, signed with the key and
+    expiring; it holds no key. Over https it is `SameSite=None; Secure`, so the UI may run on
+    another site (an SSH-tunnelled `localhost` UI, Temporal Cloud): what keeps other sites out is
+    CORS, answered for the UI's origin only, and decoding being useless unless the answer can be
+    read. Over plain http (loopback) it is `SameSite=Strict`.
     """
     keys = services.settings.api.keys
-    if not keys or not _key_matches(_given_key(request, services.settings), keys):
+    given = _given_key(request, services.settings)
+    from_form = False
+    if not given and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        given, from_form = str((await request.form()).get("key", "")), True
+    key = next((k for k in keys if hmac.compare_digest(given, k.get_secret_value())), None)
+    if key is None:
         raise ApiError(401, "a session needs a valid API key")
     expires = int(time.time()) + SESSION_SEC
-    given = _given_key(request, services.settings)
-    key = next(k for k in keys if hmac.compare_digest(given, k.get_secret_value()))
-    response = Response(status_code=204)
+    # Behind the TLS edge the API itself sees http: the public URL says how browsers reach it.
+    public = services.settings.telephony.public_url
+    secure = request.url.scheme == "https" or public.startswith("https://")
+    response: Response = (
+        HTMLResponse(OPENED, headers=PAGE_HEADERS) if from_form else Response(status_code=204)
+    )
     response.set_cookie(
         COOKIE,
         f"{expires}.{_session_signature(key, expires)}",
         max_age=SESSION_SEC,
         path="/codec",
         httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
+        samesite="none" if secure else "strict",
+        secure=secure,
     )
     return response

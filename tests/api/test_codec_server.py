@@ -153,6 +153,17 @@ async def test_with_api_keys_the_codec_needs_one(stack: Stack) -> None:
         expired = f"{int(time.time()) - 1}.{signature}"
         assert (await http.post("/decode", json=body, cookies={COOKIE: expired})).status_code == 401
 
+        # From a browser: a form (no script, a strict CSP) posts the key once.
+        form = await http.get("/session")
+        assert form.status_code == 200 and 'type="password"' in form.text
+        assert "default-src 'none'" in form.headers["content-security-policy"]
+        wrong = await http.post("/session", data={"key": "wrong"})
+        assert wrong.status_code == 401 and COOKIE not in wrong.cookies
+        http.cookies.clear()
+        opened = await http.post("/session", data={"key": API_KEY})
+        assert opened.status_code == 200 and "session open" in opened.text
+        assert (await http.post("/decode", json=body)).status_code == 200  # the cookie jar's
+
 
 async def test_bad_payloads_are_a_400_not_a_500(stack: Stack) -> None:
     foreign = EncryptionCodec({"other": b"k" * 32}, "other").encrypt(plain("x"))
