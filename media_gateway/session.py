@@ -203,7 +203,7 @@ class CallSession:
         self.marks: PlayedMarks | None = None
         self._parts: list[str] = []  # transcripts held while a number is being said
         self._assembling = False  # an utterance is being transcribed or judged
-        self._delivering = 0  # turns sent, not yet answered
+        self._delivering = 0  # turns sent, not yet taken by the workflow
         self._fed_s = 0.0  # caller audio received by this session
         # A replacement session: speech at the very start of its stream is a cut utterance.
         self._watch_fragment = False
@@ -566,11 +566,18 @@ class CallSession:
                 self._update_hearing()
 
         hold = asyncio.create_task(self._hold(taken))
+        closing = False
         try:
             await self._send_numbered(text, ended_at, stt, on_taken)
+        except asyncio.CancelledError:
+            # The socket closed with the words not taken: the hearing flag stays up, so the
+            # replacement asks the caller for them again.
+            closing = True
+            raise
         finally:
             hold.cancel()
-            on_taken()
+            if not closing:
+                on_taken()
         await self._refresh_flags()
 
     async def _send_numbered(
@@ -621,6 +628,7 @@ class CallSession:
                 raise
             except Exception as exc:  # outcome unknown: Temporal away, no worker, a timeout
                 if self._clock() + delay > deadline:
+                    self._say_repeat()  # given up: the caller must not wait for an answer
                     raise
                 log.warning(
                     "call %s: turn %s not delivered (%s: %s); sending it again",
