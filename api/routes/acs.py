@@ -7,6 +7,7 @@ connection id of every event belonging to that call. Any failure rejects the who
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -15,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -34,6 +36,7 @@ from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
 from domain.call import CallInitiate, CallState, CallStatus
 from domain.contracts import AcsEvent, CallInput, IncomingCall
+from domain.flags import FeatureFlags
 from domain.phone import InvalidPhoneNumber, mask, to_e164
 from providers.sms.inbound import from_event_grid
 from providers.telephony.acs_events import InvalidEvent, parse_callback, parse_event_grid
@@ -150,15 +153,21 @@ async def _on_incoming_call(services: Services, incoming: IncomingCall) -> None:
     # acting, so a redelivery after a crash half-way finishes the same action, and one after
     # it is done changes nothing.
     marker = f"incoming-call:{call_id_for_incoming(incoming.incoming_call_context)}"
-    decision = await services.redis.get(marker)
-    if decision in (_HANDLED, _HANDLED.decode()):
-        log.info("incoming call from %s delivered again: already handled", mask(caller))
-        return
-    if decision is None:
-        await services.redis.set(
-            marker, await _decide(services, caller, incoming), nx=True, ex=_MARKER_TTL_SEC
-        )
+    try:
         decision = await services.redis.get(marker)
+        if decision in (_HANDLED, _HANDLED.decode()):
+            log.info("incoming call from %s delivered again: already handled", mask(caller))
+            return
+        if decision is None:
+            await services.redis.set(
+                marker, await _decide(services, caller, incoming), nx=True, ex=_MARKER_TTL_SEC
+            )
+            decision = await services.redis.get(marker)
+    except RedisError as exc:
+        # A ringing customer is answered without the mark: the call's id still comes from
+        # the incoming call, so a redelivery can start no second call.
+        log.warning("incoming call from %s: Redis unavailable (%s)", mask(caller), exc)
+        decision = await _decide(services, caller, incoming)
     text = decision.decode() if isinstance(decision, bytes) else str(decision or "")
     mode, _, call_id = text.partition(" ")
     recent = await services.store.get(call_id) if mode == "resume" else None
@@ -167,7 +176,8 @@ async def _on_incoming_call(services: Services, incoming: IncomingCall) -> None:
     else:
         fallback = call_id_for_incoming(incoming.incoming_call_context)
         await _start_inbound(services, caller, incoming, call_id if mode == "new" else fallback)
-    await services.redis.set(marker, _HANDLED, ex=_MARKER_TTL_SEC)
+    with contextlib.suppress(RedisError):
+        await services.redis.set(marker, _HANDLED, ex=_MARKER_TTL_SEC)
 
 
 async def _decide(services: Services, caller: str, incoming: IncomingCall) -> str:
@@ -176,7 +186,10 @@ async def _decide(services: Services, caller: str, incoming: IncomingCall) -> st
     if await _started(services, new):
         return f"new {new}"  # handled before Redis lost its mark: starting it again is a no-op
     assert services.flags is not None
-    flags = await services.flags.get()
+    try:
+        flags = await services.flags.get()
+    except RedisError:
+        flags = FeatureFlags()  # the documented defaults: the caller is answered anyway
     since = datetime.now(UTC) - timedelta(hours=flags.callback_timeout_hour)
     recent = await services.store.latest_for_phone(caller, since=since)
     if recent is not None and recent.channel == "phone" and not recent.in_progress:

@@ -7,10 +7,12 @@ turn; a finished one is resumed with its whole context first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
+from redis.exceptions import RedisError
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -68,7 +70,7 @@ async def receive_sms(services: Services, inbound: InboundSms) -> None:
     # comes from that id, so a repeat within the workflow run gets the first turn's outcome;
     # the mark set once it is answered covers a repeat after that run has closed.
     marker = f"sms-inbound:{inbound.provider}:{inbound.message_id}"
-    if await services.redis.exists(marker):
+    if await _answered(services, marker):
         log.info(
             "SMS %s from %s delivered again: already answered", inbound.message_id, mask(customer)
         )
@@ -105,5 +107,15 @@ async def receive_sms(services: Services, inbound: InboundSms) -> None:
         id=sms_update_id(inbound.provider, inbound.message_id),
         start_workflow_operation=operation,
     )
-    await services.redis.set(marker, reply.turn_id, ex=_MARKER_TTL_SEC)
+    with contextlib.suppress(RedisError):
+        await services.redis.set(marker, reply.turn_id, ex=_MARKER_TTL_SEC)
     log.info("SMS from %s joined call %s (turn %d)", mask(customer), start.call_id, reply.turn_id)
+
+
+async def _answered(services: Services, marker: str) -> bool:
+    """Whether the mark says so; without Redis the turn's update id still dedupes."""
+    try:
+        return bool(await services.redis.exists(marker))
+    except RedisError as exc:
+        log.warning("SMS dedupe mark unreadable (%s): relying on the update id", exc)
+        return False

@@ -8,6 +8,7 @@ restarts it on the same database file, with the API served over real HTTP.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -20,12 +21,15 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RetryConfig
 
 from api.deps import Services
+from api.idempotency import call_id_for_incoming, call_id_for_sms
 from api.main import create_app
 from cli.chat import describe, send_turn
 from core.devserver import dev_server_command
 from core.redis_server import free_port
+from core.settings import Settings
 from core.stores import open_store
 from core.temporal import connect
+from providers.sms.outbox import OutboxSms
 from scripted_llm.runner import ScriptedLlmServer
 from scripted_llm.script import ScriptedReply
 from tests.conftest import Stack, make_settings
@@ -269,3 +273,80 @@ async def task_timeout_sec(client: Client, call_id: str) -> float:
     description = await client.get_workflow_handle(f"call-{call_id}").describe()
     config = description.raw_description.execution_config
     return config.default_workflow_task_timeout.ToTimedelta().total_seconds()
+
+
+async def test_without_redis_an_incoming_call_and_a_text_are_still_handled_once(
+    stack: Stack,
+) -> None:
+    data = stack.settings.model_dump()
+    data["telephony"] = {
+        "kind": "acs",
+        "acs": {
+            "endpoint": "http://127.0.0.1:9",
+            "access_key": "a2V5",
+            "phone_number": "+14255550100",
+            "resource_id": "resource",
+            "jwks_url": "http://127.0.0.1:9/keys",
+            "event_grid_secret": "eg-secret",
+        },
+    }
+    settings = Settings.model_validate(data)
+    # Nothing listens there: every Redis command of this API fails.
+    dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}", socket_connect_timeout=0.2)
+    app = create_app(settings, Services(settings, stack.client, stack.store, dead))
+    context = f"context-{uuid.uuid4()}"
+    event = {
+        "id": str(uuid.uuid4()),
+        "topic": "/subscriptions/s/resourceGroups/rg/providers/x/communicationServices/acs",
+        "subject": "/caller/4:+33612000081/recipient/4:+14255550100",
+        "data": {
+            "to": {"kind": "phoneNumber", "rawId": "4:+14255550100"},
+            "from": {"kind": "phoneNumber", "rawId": "4:+33612000081",
+                     "phoneNumber": {"value": "+33612000081"}},
+            "serverCallId": "server-call",
+            "incomingCallContext": context,
+            "correlationId": "corr",
+        },
+        "eventType": "Microsoft.Communication.IncomingCall",
+        "dataVersion": "1.0",
+        "metadataVersion": "1",
+        "eventTime": "2026-12-07T10:00:00Z",
+    }  # fmt: skip
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+        for _ in range(2):
+            answer = await c.post("/eventgrid/events?secret=eg-secret", json=[event])
+            assert answer.status_code == 200, answer.text
+        # A text redelivered while its turn runs: the update id alone makes it one turn.
+        customer, message_id = "+33612000082", f"Incoming_{uuid.uuid4().hex}"
+        sms = {
+            "id": message_id,
+            "topic": "/subscriptions/s/resourcegroups/rg/providers/x/communicationservices/acs",
+            "subject": f"/phonenumber/{customer}",
+            "data": {
+                "messageId": message_id,
+                "from": customer,
+                "to": "+14255550100",
+                "message": "Are you open on Sunday?",
+                "receivedTimestamp": "2026-12-07T10:00:00Z",
+            },
+            "eventType": "Microsoft.Communication.SMSReceived",
+            "dataVersion": "1.0",
+            "metadataVersion": "1",
+            "eventTime": "2026-12-07T10:00:00Z",
+        }
+        sms_call = call_id_for_sms("acs", message_id)
+        stack.llm.state.add(ScriptedReply(text="Closed on Sunday.", delay_s=0.5), user=sms_call)
+        stack.llm.state.add(ScriptedReply(text="A SECOND REPLY"), user=sms_call)
+        texts = await asyncio.gather(
+            *(c.post("/eventgrid/events?secret=eg-secret", json=[sms]) for _ in range(2))
+        )
+        assert [t.status_code for t in texts] == [200, 200]
+    await dead.aclose()
+    replies = [m["body"] for m in OutboxSms(stack.settings.sms.outbox_path).read()]
+    assert replies.count("Closed on Sunday.") == 1 and "A SECOND REPLY" not in replies
+    call_id = call_id_for_incoming(context)
+    description = await stack.client.get_workflow_handle(f"call-{call_id}").describe()
+    assert description.run_id is not None
+    runs = [w async for w in stack.client.list_workflows(f"WorkflowId = 'call-{call_id}'")]
+    assert len(runs) <= 1  # visibility may lag, but never shows two
