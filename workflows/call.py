@@ -393,7 +393,7 @@ class CallWorkflow(PhoneCall):
                 workflow.logger.warning("LLM iteration %s failed: %s", iteration, exc.cause)
                 spoken_error = await self._phrase(turn_id, "error", "error")
                 if _is_fatal(exc) or not spoken_error:
-                    break  # not even the apology reached the stream: the next turn will tell
+                    break  # the stream is down: another iteration would fail the same way
                 continue
             if result.content_filtered:
                 self._drop_last_human_message()
