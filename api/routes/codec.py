@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -38,6 +39,9 @@ router = APIRouter(prefix="/codec", tags=["codec"])
 COOKIE = "callcenter_codec"
 SESSION_SEC = 12 * 3600
 MAX_PAYLOADS = 1_000
+# The UI decodes a page of history events per request; a call's whole state is tens of KB.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_FORM_BYTES = 4_096
 
 
 def ui_origin(settings: Settings) -> str:
@@ -98,6 +102,26 @@ def _codec(request: Request, settings: Settings) -> EncryptionCodec:
     return codec
 
 
+async def _read_json(request: Request) -> dict[str, Any]:
+    """The body, read only now that the caller is known to hold a key, and never past the cap."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks))
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "body is not JSON") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return body
+
+
 def _payloads(body: dict[str, Any]) -> list[Payload]:
     if not isinstance(body.get("payloads"), list) or len(body["payloads"]) > MAX_PAYLOADS:
         raise ApiError(400, f"body must be {{'payloads': [...]}} with at most {MAX_PAYLOADS}")
@@ -112,31 +136,60 @@ def _answer(payloads: list[Payload]) -> dict[str, Any]:
     return {"payloads": result.get("payloads", [])}
 
 
-PayloadsBody = Annotated[dict[str, Any], Body(examples=[{"payloads": []}])]
 Protected = [Depends(require_codec_access)]
+# The body is read by the handler, after the key check, so the schema is described here.
+PAYLOADS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["payloads"],
+    "properties": {
+        "payloads": {
+            "type": "array",
+            "maxItems": MAX_PAYLOADS,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "data": {"type": "string", "description": "base64"},
+                },
+            },
+        }
+    },
+}
+CODEC_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PAYLOADS_SCHEMA}},
+    }
+}
+CODEC_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {"schema": PAYLOADS_SCHEMA}}},
+    400: {"description": "not protobuf JSON payloads, or not decryptable with these keys"},
+    401: {"description": "no valid API key, Bearer token or session cookie"},
+    413: {"description": "body too large"},
+}
 
 
-@router.post("/decode", dependencies=Protected)
-async def decode(
-    body: PayloadsBody, request: Request, response: Response, services: ServicesDep
-) -> dict[str, Any]:
+@router.post(
+    "/decode", dependencies=Protected, openapi_extra=CODEC_OPENAPI, responses=CODEC_RESPONSES
+)
+async def decode(request: Request, response: Response, services: ServicesDep) -> dict[str, Any]:
     """Decrypt payloads (the Temporal UI's remote codec). Unencrypted ones come back as sent."""
     _cors(request, response, services.settings)
     codec = _codec(request, services.settings)
     try:
-        return _answer([codec.decrypt(p) for p in _payloads(body)])
+        return _answer([codec.decrypt(p) for p in _payloads(await _read_json(request))])
     except (ValueError, DecodeError) as exc:  # unknown key id, tampered or truncated payload
         raise ApiError(400, "a payload cannot be decrypted with the configured keys") from exc
 
 
-@router.post("/encode", dependencies=Protected)
-async def encode(
-    body: PayloadsBody, request: Request, response: Response, services: ServicesDep
-) -> dict[str, Any]:
+@router.post(
+    "/encode", dependencies=Protected, openapi_extra=CODEC_OPENAPI, responses=CODEC_RESPONSES
+)
+async def encode(request: Request, response: Response, services: ServicesDep) -> dict[str, Any]:
     """Encrypt payloads under the current key (what the UI sends as a signal or query input)."""
     _cors(request, response, services.settings)
     codec = _codec(request, services.settings)
-    return _answer([codec.encrypt(p) for p in _payloads(body)])
+    return _answer([codec.encrypt(p) for p in _payloads(await _read_json(request))])
 
 
 @router.options("/{operation}", include_in_schema=False)
@@ -198,6 +251,9 @@ async def open_session(request: Request, services: ServicesDep) -> Response:
     if not given and request.headers.get("content-type", "").startswith(
         "application/x-www-form-urlencoded"
     ):
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+            raise ApiError(413, f"the form is at most {MAX_FORM_BYTES} bytes")
         given, from_form = str((await request.form()).get("key", "")), True
     key = next((k for k in keys if hmac.compare_digest(given, k.get_secret_value())), None)
     if key is None:

@@ -165,6 +165,22 @@ async def test_with_api_keys_the_codec_needs_one(stack: Stack) -> None:
         assert (await http.post("/decode", json=body)).status_code == 200  # the cookie jar's
 
 
+async def test_the_key_is_checked_before_the_body_is_read_and_bodies_are_capped(
+    stack: Stack,
+) -> None:
+    huge = b'{"payloads": [' + b" " * (9 * 1024 * 1024) + b"]}"
+    headers = {"Content-Type": "application/json"}
+    async with codec_api(stack, keys=[API_KEY]) as http:
+        refused = await http.post("/decode", content=huge, headers=headers)
+        assert refused.status_code == 401
+        too_big = await http.post(
+            "/decode", content=huge, headers={**headers, "X-API-Key": API_KEY}
+        )
+        assert too_big.status_code == 413
+        form = await http.post("/session", data={"key": "k" * 5_000})
+        assert form.status_code == 413
+
+
 async def test_bad_payloads_are_a_400_not_a_500(stack: Stack) -> None:
     foreign = EncryptionCodec({"other": b"k" * 32}, "other").encrypt(plain("x"))
     tampered = EncryptionCodec.from_settings(TEST_CODEC).encrypt(plain("x"))
@@ -175,6 +191,13 @@ async def test_bad_payloads_are_a_400_not_a_500(stack: Stack) -> None:
             {"payloads": [as_json(tampered)]},  # GCM's tag no longer matches
             {"payloads": "nope"},
             {"payloads": [{"metadata": {"encoding": "not base64!"}}]},
+            [1, 2],
+            {"payloads": [1]},
         ):
             answer = await http.post("/decode", json=body)
             assert answer.status_code == 400, (body, answer.text)
+        for raw in (b"[" * 100_000, b"not json", b'{"payloads": [{"data": 5}]}'):
+            answer = await http.post(
+                "/decode", content=raw, headers={"Content-Type": "application/json"}
+            )
+            assert answer.status_code == 400, (raw[:40], answer.text)
