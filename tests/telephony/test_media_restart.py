@@ -15,7 +15,7 @@ from domain.prompts import PHRASES
 from media_gateway.app import SESSIONS
 from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone, serve_gateway
 from tests.telephony.test_phone_calls import phone as phone  # noqa: F401 - the stack fixture
-from workflows.call_phone import MEDIA_RESTART_DELAYS
+from workflows.call_phone import MEDIA_RESTART_DELAYS, MEDIA_STABLE
 
 
 def gaps(events: list[EventRecord]) -> list[float]:
@@ -34,34 +34,46 @@ async def gateway_goes_away(phone: Phone) -> str:
 
 
 async def test_media_restarts_back_off_until_a_gateway_takes_the_stream(phone: Phone) -> None:
+    """Two outages; the second after the stream was back for `MEDIA_STABLE`: its restarts
+    start over from the first delay (without that, it would soon be given up)."""
     call_id = await gateway_goes_away(phone)
     connection_id = (await phone.state(call_id))["connection_id"]
-    # Three restarts fail (at once, then after 0.5 s and 1 s); a gateway is back before the
-    # fourth (2 s later).
-    await phone.phones.wait_for_event(connection_id, "MediaStreamingFailed", count=3, timeout=10)
-    runner = await serve_gateway(phone.client, phone.gateway_port)
-    try:
-        await phone.phones.wait_for_event(
-            connection_id, "MediaStreamingStarted", count=2, timeout=10
-        )
-        for _ in range(100):  # the gateway checks the token (a workflow query) first
-            if runner.app[SESSIONS].get(call_id):
-                break
-            await asyncio.sleep(0.05)
-        (session,) = runner.app[SESSIONS][call_id]
-        assert not session.closed
-        record = await phone.phones.call(connection_id)
-        state = await phone.state(call_id)
-    finally:
-        await runner.cleanup()
-    failed = record.events_of("MediaStreamingFailed")
-    assert len(failed) == 3  # no restart was wasted while the stream was down, none after
-    stopped = record.events_of("MediaStreamingStopped")[0]
     delays = [d.total_seconds() for d in MEDIA_RESTART_DELAYS]
-    intervals = gaps([stopped, *failed])
-    assert intervals[0] < 1.0, intervals  # the first restart at once
-    # Each later one after its delay (the timer and the callback's delivery add a little).
-    assert all(g >= d - 0.05 for g, d in zip(intervals[1:], delays[1:3], strict=True)), intervals
+    for outage in (1, 2):
+        # Three restarts fail (at once, then after 0.5 s and 1 s); a gateway is back before
+        # the fourth (2 s later).
+        await phone.phones.wait_for_event(
+            connection_id, "MediaStreamingFailed", count=3 * outage, timeout=10
+        )
+        runner = await serve_gateway(phone.client, phone.gateway_port)
+        try:
+            await phone.phones.wait_for_event(
+                connection_id, "MediaStreamingStarted", count=1 + outage, timeout=10
+            )
+            for _ in range(100):  # the gateway checks the token (a workflow query) first
+                if runner.app[SESSIONS].get(call_id):
+                    break
+                await asyncio.sleep(0.05)
+            (session,) = runner.app[SESSIONS][call_id]
+            assert not session.closed
+            if outage == 1:
+                await asyncio.sleep(MEDIA_STABLE.total_seconds() + 0.5)
+        finally:
+            await runner.cleanup()  # the second outage; at the end, the test's end
+        if outage == 1:
+            await phone.phones.wait_for_event(connection_id, "MediaStreamingStopped", count=2)
+    record = await phone.phones.call(connection_id)
+    state = await phone.state(call_id)
+    stops = record.events_of("MediaStreamingStopped")
+    failed = record.events_of("MediaStreamingFailed")
+    assert len(failed) == 6  # no restart wasted while a stream was up
+    for outage in (0, 1):
+        intervals = gaps([stops[outage], *failed[3 * outage : 3 * outage + 3]])
+        assert intervals[0] < 1.0, intervals  # the first restart at once
+        # Each later one after its delay (the timer and the callback's delivery add a little).
+        pairs = list(zip(intervals[1:], delays[1:3], strict=True))
+        assert all(g >= d - 0.05 for g, d in pairs), intervals
+        assert all(g < d + 1.0 for g, d in pairs), intervals  # not the later, longer delays
     assert state["status"] == "in_progress" and not record.plays  # nothing to tell the caller
 
 
