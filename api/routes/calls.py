@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -19,7 +19,7 @@ from api.routes.acs import start_attributes
 from api.schemas import CallCreate, CallCreated, CallList, CallView, MessageCreate, MessageReply
 from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
-from domain.call import CallInitiate, CallState, CallStatus
+from domain.call import CallInitiate, CallState, CallStatus, Persona
 from domain.contracts import CallInput, UserTurn
 from domain.phone import InvalidPhoneNumber, to_e164
 from workflows.call import CallWorkflow, details_for, summary_for
@@ -193,6 +193,10 @@ async def post_message(call_id: str, body: MessageCreate, services: ServicesDep)
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == "StaleTurn":
+            settled = await _settled(handle, body)
+            if settled is not None:
+                return settled
         if isinstance(cause, ApplicationError) and cause.type in _UPDATE_ERRORS:
             raise ApiError(_UPDATE_ERRORS[cause.type], cause.message) from exc
         raise ApiError(500, f"the turn failed: {cause}") from exc
@@ -203,6 +207,31 @@ async def post_message(call_id: str, body: MessageCreate, services: ServicesDep)
             raise ApiError(404, f"call {call_id} not found") from exc
         raise
     return MessageReply(**reply.model_dump())
+
+
+async def _settled(handle: WorkflowHandle[Any, Any], body: MessageCreate) -> MessageReply | None:
+    """The outcome of a resent turn that an earlier run of the call applied, from its state.
+
+    Temporal remembers update ids per run: once the call has continued as new, a resend of a
+    turn answered before is refused as stale. The turn is complete (a run rotates only between
+    turns), so its answer is what the call stored for that turn id; None when that turn id holds
+    another text (a real conflict, answered 409).
+    """
+    if body.turn_id is None:
+        return None
+    state = await handle.query(CallWorkflow.get_state)
+    mine = [m for m in state.messages if m.turn_id == body.turn_id]
+    said = [m.content for m in mine if m.persona is Persona.HUMAN]
+    if said != [body.text.strip()]:
+        return None
+    answers = [m for m in mine if m.persona is Persona.ASSISTANT]
+    return MessageReply(
+        turn_id=body.turn_id,
+        text=" ".join(m.content for m in answers if m.content),
+        tool_calls=[t.function_name for m in answers for t in m.tool_calls],
+        status=state.status,
+        ended=state.status is CallStatus.ENDED,
+    )
 
 
 def turn_update_id(turn_id: int) -> str:
