@@ -352,3 +352,27 @@ async def test_a_turn_is_resent_with_its_id_until_the_workflow_takes_it(
     assert session.holds == 1 and tts.texts.count(gateway_phrase("hold", "en-US")) == 1
     streamed = [e.text for _, e in await stack.sentences.read(call_id) if e.turn_id == 1]
     assert streamed.count("Noted, your keys.") == 1
+
+
+async def test_a_sentence_resumed_after_a_backchannel_is_marked_played_once_finished(
+    redis: Redis,
+) -> None:
+    call_id = f"call-{uuid.uuid4()}"
+    phone = Phone(RATE)
+    control = RecordingControl()
+    engines = Engines(vad=EnergyVad, stt=ScriptedStt(["Mhm."]), tts=ToneTts())
+    taken = RedisSentenceStream(redis)
+    async with session_of(call_id, redis, phone, control, engines) as session:
+        (entry,) = await append(redis, call_id, 0, "one two three four five six seven eight")
+        audio = timeline(RATE, ("silence", 0.5), ("speech", 0.4), ("silence", 0.3))
+        await phone.run(session.feed, audio)
+        assert phone.stops()  # stopped at the cutoff, then only "mhm": said on
+        assert await taken.last_taken(call_id) != entry  # not finished yet
+        await phone.run(session.feed, b"", tail_s=2.5)
+        await wait_for(lambda: session.speaker is not None and not session.speaker.active)
+        for _ in range(50):
+            if await taken.last_taken(call_id) == entry:
+                break
+            await asyncio.sleep(0.02)
+    assert not control.barge_ins and not control.turns
+    assert await taken.last_taken(call_id) == entry
