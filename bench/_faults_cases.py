@@ -1,11 +1,11 @@
 """The fault matrix on the chat channel: one case = one fault injected into a running call.
 
-A trial places a chat call and sends three turns, each with its `turn_id`; a client resends a
+A trial places a chat call and sends two turns, each with its `turn_id`; a client resends a
 failed turn with the same `turn_id` (every 0.3 s, up to `RESEND_FOR_S`), as a crash-proof client
-must. The fault hits turn 2: while its answer streams (`mid`), or just before it is sent
-(`idle`). Then three records are compared:
+must. The fault hits turn 1 while its answer streams (`mid`), or lands between the turns, just
+before turn 2 is sent (`idle`). Then three records are compared:
 
-- said: the three turns the client sent;
+- said: the turns the client sent;
 - stored: the workflow's messages (`GET /call/{id}`), human and assistant, by `turn_id`;
 - heard: the call's sentence stream as the `SentenceTail` saw it (what the phone would play),
   plus the replies the client received.
@@ -33,10 +33,10 @@ import httpx
 from bench._faults_stack import SENTENCES, FaultStack
 
 RESEND_FOR_S = 60.0
-TEMPORAL_DOWN_S = 3.0
-REDIS_DOWN_S = 3.0
-BLACK_HOLE_S = 5.0
-MID_AFTER_SENTENCES = 3  # the fault lands once this many sentences of turn 2 were heard
+TEMPORAL_DOWN_S = 2.0
+REDIS_DOWN_S = 2.0
+BLACK_HOLE_S = 4.0
+MID_AFTER_SENTENCES = 3  # the fault lands once this many sentences of turn 1 were heard
 
 
 @dataclass
@@ -106,7 +106,7 @@ Inject = Callable[[FaultStack, str], Coroutine[Any, Any, float]]  # returns the 
 class Case:
     name: str
     title: str
-    when: str  # "mid": while turn 2's answer streams; "idle": before turn 2 is sent
+    when: str  # "mid": while turn 1's answer streams; "idle": before turn 2 is sent
     inject: Inject
     gap_target_s: float | None = None  # next sentence within this (+ the restart time)
     appendonly: bool = False
@@ -173,8 +173,8 @@ CASES: tuple[Case, ...] = (
     Case("redis-aof-mid", "Redis SIGKILL+restart mid-turn, AOF", "mid", restart_redis, None, True),
     Case("api-mid", "API SIGKILL+restart, chat turn pending", "mid", restart_api),
     Case("llm-mid", "LLM server SIGKILL+restart mid-stream", "mid", restart_llm),
-    Case("llm-blackhole", "TCP path to the LLM black-holed 5 s", "mid", black_hole_llm),
-    Case("redis-blackhole", "TCP path to Redis black-holed 5 s", "mid", black_hole_redis),
+    Case("llm-blackhole", "TCP path to the LLM black-holed 4 s", "mid", black_hole_llm),
+    Case("redis-blackhole", "TCP path to Redis black-holed 4 s", "mid", black_hole_redis),
 )
 BY_NAME = {case.name: case for case in CASES}
 
@@ -205,23 +205,25 @@ async def stored_call(stack: FaultStack, call_id: str) -> dict[str, Any]:
 
 
 async def run_trial(stack: FaultStack, case: Case) -> Trial:
-    """One call, three turns, `case`'s fault on the second (see the module docstring)."""
+    """One call, two turns, `case`'s fault on the first (see the module docstring)."""
     await stack.use_redis(appendonly=case.appendonly)
     call_id = await new_chat_call(stack)
     stack.tail.follow(call_id)
-    turns = [await send_turn(stack.http, call_id, 1)]
+    turns = []
     if case.when == "idle":
+        turns.append(await send_turn(stack.http, call_id, 1))
         fault_at = time.time()
         injected = asyncio.create_task(case.inject(stack, call_id))
         turns.append(await send_turn(stack.http, call_id, 2))
     else:
-        pending = asyncio.create_task(send_turn(stack.http, call_id, 2))
-        await stack.tail.wait_turn(2, MID_AFTER_SENTENCES)
+        pending = asyncio.create_task(send_turn(stack.http, call_id, 1))
+        await stack.tail.wait_turn(1, MID_AFTER_SENTENCES)
         fault_at = time.time()
         injected = asyncio.create_task(case.inject(stack, call_id))
         turns.append(await pending)
     restart_s = await injected
-    turns.append(await send_turn(stack.http, call_id, 3))
+    if case.when != "idle":
+        turns.append(await send_turn(stack.http, call_id, 2))
     call = await stored_call(stack, call_id)
     trial = measure(case, turns, call, stack, fault_at)
     trial.restart_s = restart_s

@@ -1,9 +1,10 @@
 """The fault matrix on the phone path: the ACS emulator's scripted caller, two real gateway
 processes (`bench/_faults_voice.py`: tone engines), the same workers, API and services.
 
-A trial places an outbound call, lets the greeting play, then the caller says three turns (each
-a tone the STT reads back as "Caller turn n."), waiting for the bot's answer to end after each.
-The fault hits turn 2. Three records are compared: what the caller said, what the workflow
+A trial places an outbound call, lets the greeting play, then the caller says two turns (each a
+tone the STT reads back as "Caller turn n."), waiting for the bot's answer to end after each.
+The fault hits turn 1 (or, for "connect", the call's answering); a turn nothing answered is
+said again, as a caller would. Three records are compared: what the caller said, what the workflow
 stored, and what the phone received (the emulator's recording of the bot's audio, decoded tone
 by tone into sentences). The received-byte count is sampled every 50 ms, so a position in that
 recording has a time: the gap is from the fault to the first audible frame after it.
@@ -41,11 +42,18 @@ async def kill_gateway(stack: FaultStack, _call_id: str) -> float:
     return 0.0  # the other gateway takes the stream; the dead one is restarted after the trial
 
 
-# `when`: "bot" = while the answer to turn 2 plays; "caller" = while the caller says turn 2;
+# `when`: "bot" = while the answer to turn 1 plays; "caller" = while the caller says turn 1;
 # "connect" = while the call is being answered (its CallConnected callback).
 PHONE_CASES: tuple[Case, ...] = (
-    Case("phone-gateway-bot", "gateway SIGKILL while the bot speaks", "bot", kill_gateway),
-    Case("phone-gateway-caller", "gateway SIGKILL while the caller speaks", "caller", kill_gateway),
+    # The bot is heard again within 3 s: the rest of its answer, or a request to repeat.
+    Case("phone-gateway-bot", "gateway SIGKILL while the bot speaks", "bot", kill_gateway, 3.0),
+    Case(
+        "phone-gateway-caller",
+        "gateway SIGKILL while the caller speaks",
+        "caller",
+        kill_gateway,
+        3.0,
+    ),
     Case(
         "phone-worker-bot", "worker SIGKILL while the bot speaks (phone)", "bot", kill_worker, 2.0
     ),
@@ -69,6 +77,7 @@ class Line:
     connection_id: str
     timeline: list[tuple[float, int]] = field(default_factory=list)
     marks: dict[int, int] = field(default_factory=dict)  # caller turn -> received bytes then
+    said_at: list[float] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -93,6 +102,21 @@ class Line:
     def time_of(self, position: int) -> float | None:
         """When the received recording reached `position` bytes."""
         return next((t for t, n in self.timeline if n > position), None)
+
+    def longest_silence(self, fault_at: float) -> float | None:
+        """The longest wait for bot audio from `fault_at` until the caller's next turn: the
+        first audio after the fault, and every pause in the answer after it. The audio the
+        phone still had queued at the fault does not count as an answer."""
+        end = next((t for t in self.said_at if t > fault_at), time.time())
+        arrivals = [
+            t
+            for (t, n), (_, before) in zip(self.timeline[1:], self.timeline, strict=False)
+            if n > before and fault_at < t <= end
+        ]
+        if not arrivals:
+            return None
+        pauses = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+        return max([arrivals[0] - fault_at, *pauses])
 
     def position_at(self, at: float) -> int:
         before = [n for t, n in self.timeline if t <= at]
@@ -120,10 +144,11 @@ class Line:
 
     async def say(self, turn: int) -> None:
         self.marks.setdefault(turn, self.received)
+        self.said_at.append(time.time())
         await self.acs.play_audio(self.connection_id, caller_turn(turn), RATE)
 
 
-async def _connected(stack: FaultStack, call_id: str, timeout: float = 60.0) -> str:
+async def _connected(stack: FaultStack, call_id: str, timeout: float = 20.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
@@ -138,6 +163,22 @@ async def _stored(stack: FaultStack, call_id: str) -> dict[str, Any]:
     from bench._faults_cases import stored_call
 
     return await stored_call(stack, call_id)
+
+
+async def _answered(stack: FaultStack, call_id: str, turn: int, timeout: float = 20.0) -> None:
+    """Until the workflow stored an answer to the caller's `turn` (or the timeout): the bot's
+    audio can pause mid-answer (a retried LLM turn), and a caller waits for the whole of it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            call = (await stack.http.get(f"/call/{call_id}", timeout=5)).json()["call"]
+            ids = _turn_texts(call).get(f"Caller turn {turn}.", [])
+            if any(
+                m["persona"] == "assistant" and m.get("turn_id") in ids and m.get("content")
+                for m in call["messages"]
+            ):
+                return
+        await asyncio.sleep(0.2)
 
 
 def _turn_texts(call: dict[str, Any]) -> dict[str, list[int]]:
@@ -166,30 +207,39 @@ async def run_phone_trial(stack: FaultStack, case: Case) -> Trial:
             await acs.wait_for_state(number, "ringing")
             fault_at = time.time()
             restart_s = await case.inject(stack, call_id)
-        connection_id = await _connected(stack, call_id)
+        try:
+            connection_id = await _connected(stack, call_id)
+        except TimeoutError:
+            status = (await _stored(stack, call_id)).get("status")
+            trial = Trial(case.name, lost=1, restart_s=restart_s)
+            trial.notes.append(f"the call never connected (status {status})")
+            with contextlib.suppress(Exception):
+                await acs.hang_up(number)
+            await stack.heal_workers()
+            return trial
         line = Line(acs, connection_id)
         line.start()
         try:
             await line.until_quiet()  # the greeting
             await line.say(1)
-            await line.until_quiet()
             if case.when == "bot":
-                await line.say(2)
                 await line.until_received(round(2.5 * SENTENCE_S * BYTES_PER_S))
                 fault_at = time.time()
                 restart_s = await case.inject(stack, call_id)
             elif case.when == "caller":
-                await line.say(2)
                 await asyncio.sleep(CALLER_S * 0.4)
                 fault_at = time.time()
                 restart_s = await case.inject(stack, call_id)
-            await line.until_quiet()
+            await _answered(stack, call_id, 1)
+            await line.until_quiet(timeout=20)
             repeated = False
-            if "Caller turn 2." not in _turn_texts(await _stored(stack, call_id)):
+            if "Caller turn 1." not in _turn_texts(await _stored(stack, call_id)):
                 repeated = True  # nothing answered it: a caller says it again
-                await line.say(2)
-                await line.until_quiet()
-            await line.say(3)
+                await line.say(1)
+                await _answered(stack, call_id, 1)
+                await line.until_quiet(timeout=20)
+            await line.say(2)
+            await _answered(stack, call_id, 2)
             await line.until_quiet()
             await asyncio.sleep(0.5)
         finally:
@@ -202,7 +252,7 @@ async def run_phone_trial(stack: FaultStack, case: Case) -> Trial:
     trial = measure_phone(case, call, line, pcm, fault_at)
     trial.restart_s = restart_s
     if repeated:
-        trial.notes.append("turn 2 unanswered: the caller repeated it")
+        trial.notes.append("turn 1 unanswered: the caller repeated it")
     for gateway in stack.gateways:
         if not gateway.alive:
             await stack.start_gateway(gateway)
@@ -248,12 +298,9 @@ def measure_phone(
         if not said:
             trial.notes.append(f"turn {turn}: no answer stored")
     if fault_at:
+        trial.gap_s = line.longest_silence(fault_at)
         position = line.position_at(fault_at)
-        after = [(code, start) for code, start, _ in decode(pcm[position - position % 2 :]) if code]
-        if after:
-            at = line.time_of(position + round(after[0][1] * BYTES_PER_S))
-            if at is not None:
-                trial.gap_s = max(0.0, at - fault_at)
-            first_answer = next((i for i, (c, _) in enumerate(after) if c.startswith("s")), 0)
-            trial.between = sorted({c for c, _ in after[:first_answer]})
+        after = [code for code, _, _ in decode(pcm[position - position % 2 :]) if code]
+        first_answer = next((i for i, c in enumerate(after) if c.startswith("s")), 0)
+        trial.between = sorted(set(after[:first_answer]))
     return trial
