@@ -155,6 +155,10 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
         # A dead worker's sticky queue holds its calls for this long (10 s by default).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
         max_concurrent_activities=500,
+        # Workflow tasks time out after WORKFLOW_TASK_TIMEOUT (1 s) once this worker has taken
+        # them: it takes no more than it can finish in that time (a burst of new calls waits
+        # on the server, where nothing times out, instead of timing out here on the GIL).
+        max_concurrent_workflow_tasks=10,
         # `llm_turn` beats every 0.25 s against a 1 s heartbeat timeout (so a killed worker's
         # turn moves in about a second): send them that often, not at 0.8 of the timeout, or a
         # busy worker's live attempt times out and is run twice.
