@@ -23,10 +23,12 @@ log = logging.getLogger(__name__)
 
 # Seconds a client should wait before resending after a 503.
 RETRY_AFTER_SEC = 2
-# Temporal answers that mean "not now": the server is down, overloaded or restarting.
+# Temporal answers that mean "not now": the server is down, overloaded or restarting, or a query
+# found the call's workflow task timed out (a worker died) and not yet run again.
 _UNAVAILABLE = frozenset(
     {
         RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.FAILED_PRECONDITION,
         RPCStatusCode.DEADLINE_EXCEEDED,
         RPCStatusCode.RESOURCE_EXHAUSTED,
         RPCStatusCode.ABORTED,
