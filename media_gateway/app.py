@@ -149,21 +149,27 @@ async def media(request: web.Request) -> web.WebSocketResponse:
         session.closed = True
         if session.call is not None:
             await session.call.close()
+        _forget(request.app[SESSIONS], call_id)
         log.info("media for call %s closed after %d frames", call_id, session.frames)
     return socket
 
 
 def _remember(sessions: dict[str, list[Session]], session: Session) -> None:
     """Add `session`, forgetting the oldest closed ones beyond the limits."""
-    kept = sessions.setdefault(session.call_id, [])
-    kept.append(session)
+    sessions.setdefault(session.call_id, []).append(session)
+    _forget(sessions, session.call_id)
+
+
+def _forget(sessions: dict[str, list[Session]], call_id: str) -> None:
+    """Drop the oldest closed sessions of `call_id`, and of ended calls, beyond the limits."""
+    kept = sessions.get(call_id, [])
     closed = [s for s in kept if s.closed]
     for old in closed[: max(len(closed) - KEEP_CLOSED_PER_CALL, 0)]:
         kept.remove(old)
     if len(sessions) > KEEP_CALLS:
         ended = [c for c, ss in sessions.items() if all(s.closed for s in ss)]
-        for call_id in ended[: len(sessions) - KEEP_CALLS]:
-            del sessions[call_id]
+        for gone in ended[: len(sessions) - KEEP_CALLS]:
+            del sessions[gone]
 
 
 async def _handle(

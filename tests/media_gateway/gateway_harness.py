@@ -11,9 +11,11 @@ import contextlib
 import json
 import os
 import secrets
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from core.settings import Settings
 from domain import attributes
 from domain.call import CallInitiate, CallState
 from domain.contracts import CallInput
-from media_gateway.app import Speech
+from media_gateway.app import SESSIONS, Session, Speech
 from media_gateway.app import create_app as create_gateway
 from media_gateway.engines import Engines, Transcript
 from scripted_llm.runner import ScriptedLlmServer
@@ -38,6 +40,7 @@ from tests.media_gateway.fakes import EnergyVad, ToneTts
 from worker import build_worker
 from workflows.call import CallWorkflow
 
+REPO = Path(__file__).resolve().parents[2]
 RATE = 16_000
 FRAME_BYTES = RATE // 50 * 2  # 20 ms
 
@@ -60,11 +63,41 @@ class RecordingStt:
 class LiveGateway:
     client: Client
     settings: Settings
-    app: web.Application
+    app: web.Application | None  # None: the gateway runs in a process of its own, `pid`
     port: int
-    stt: RecordingStt
+    stt: RecordingStt | None
     llm: ScriptedLlmServer
+    pid: int | None = None
     calls: list[str] = field(default_factory=list)
+
+    @property
+    def sessions(self) -> dict[str, list[Session]]:
+        assert self.app is not None, "the gateway runs in another process"
+        return self.app[SESSIONS]
+
+    async def heard(self) -> list[bytes]:
+        """The audio of each utterance the gateway's STT was given."""
+        if self.stt is not None:
+            return self.stt.heard
+        async with aiohttp.ClientSession() as http:
+            reply = await http.get(f"http://127.0.0.1:{self.port}/_heard")
+            return [base64.b64decode(x) for x in await reply.json()]
+
+    async def redis_in_use(self) -> int:
+        """Redis connections the gateway process has checked out of its pool."""
+        async with aiohttp.ClientSession() as http:
+            reply = await http.get(f"http://127.0.0.1:{self.port}/_redis")
+            in_use: int = (await reply.json())["in_use"]
+            return in_use
+
+    async def kept(self, call_id: str) -> list[dict[str, Any]]:
+        """What the gateway keeps of `call_id`'s sessions (closed, frames)."""
+        if self.app is not None:
+            return [{"closed": s.closed, "frames": s.frames} for s in self.sessions[call_id]]
+        async with aiohttp.ClientSession() as http:
+            reply = await http.get(f"http://127.0.0.1:{self.port}/_sessions/{call_id}")
+            kept: list[dict[str, Any]] = await reply.json()
+            return kept
 
     async def start_call(self) -> tuple[str, str]:
         """A new call's workflow (text channel: no telephony) and its media token."""
@@ -102,23 +135,34 @@ class LiveGateway:
 
 @asynccontextmanager
 async def live_gateway(
-    client: Client, redis_url: str, llm: ScriptedLlmServer, tmp_path: Path, text: str
+    client: Client,
+    redis_url: str,
+    llm: ScriptedLlmServer,
+    tmp_path: Path,
+    text: str,
+    *,
+    own_process: bool = False,
 ) -> AsyncIterator[LiveGateway]:
+    """The gateway in this process, or in its own (`gateway_process`: its memory alone)."""
     settings = make_settings(tmp_path, redis_url, llm, client.service_client.config.target_host)
     async with AsyncExitStack() as stack:
         worker = await build_worker(client, settings, stack)
-        redis = Redis.from_url(redis_url)
-        stack.push_async_callback(redis.aclose)
-        stt = RecordingStt(text)
-        engines = Engines(vad=EnergyVad, stt=stt, tts=ToneTts())
-        app = create_gateway(client, Speech(engines=engines, redis=redis))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
         port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        stack.push_async_callback(runner.cleanup)
+        if own_process:
+            pid = await _spawn_gateway(stack, port, settings, text, tmp_path / "gateway.log")
+            gateway = LiveGateway(client, settings, None, port, None, llm, pid)
+        else:
+            redis = Redis.from_url(redis_url)
+            stack.push_async_callback(redis.aclose)
+            stt = RecordingStt(text)
+            engines = Engines(vad=EnergyVad, stt=stt, tts=ToneTts())
+            app = create_gateway(client, Speech(engines=engines, redis=redis))
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            stack.push_async_callback(runner.cleanup)
+            gateway = LiveGateway(client, settings, app, port, stt, llm)
         task = asyncio.create_task(worker.run())
-        gateway = LiveGateway(client, settings, app, port, stt, llm)
         try:
             yield gateway
         finally:
@@ -128,6 +172,42 @@ async def live_gateway(
                     await handle.terminate("test over")
             await worker.shutdown()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def _popen(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+
+
+async def _spawn_gateway(
+    stack: AsyncExitStack, port: int, settings: Settings, text: str, log: Path
+) -> int:
+    command = [
+        sys.executable, "-m", "tests.media_gateway.gateway_process", str(port),
+        settings.temporal.address, settings.redis.url, text,
+    ]  # fmt: skip
+    process = _popen(command, log)
+
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    stack.callback(stop)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the gateway exited; its output is in {log}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return process.pid
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the gateway did not listen within 60 s")
 
 
 def metadata(rate: Any = RATE, **fields: Any) -> str:
@@ -155,7 +235,7 @@ class Closed:
 
 
 async def send_until_closed(
-    http: aiohttp.ClientSession, url: str, messages: list[str | bytes], timeout: float = 15
+    http: aiohttp.ClientSession, url: str, messages: Sequence[str | bytes], timeout: float = 15
 ) -> Closed:
     """Send `messages` on a fresh media socket, then wait for the gateway's close frame."""
     async with http.ws_connect(url) as socket:
@@ -170,10 +250,10 @@ async def send_until_closed(
                     await socket.send_str(message)
         deadline = started + timeout
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no close frame within {timeout} s")
-            reply = await socket.receive(timeout=left)
+            try:
+                reply = await socket.receive(timeout=max(deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                return Closed(None, f"still open after {timeout} s", time.monotonic() - started)
             if reply.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING):
                 return Closed(reply.data, str(reply.extra or ""), time.monotonic() - started)
             if reply.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):

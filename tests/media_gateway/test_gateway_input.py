@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from media_gateway.app import SESSIONS, Session, _whole_samples
+from media_gateway.app import Session, _whole_samples
 from media_gateway.protocol import FORMAT_REFUSED, INVALID_PAYLOAD, MAX_MESSAGE_BYTES, AudioFrame
 from providers.speech.audio import Resampler
 from scripted_llm.runner import ScriptedLlmServer
@@ -69,7 +69,7 @@ async def test_a_format_acs_never_sends_is_refused_before_any_audio(
             http, gateway.url(call_id, token), [message, audio(bytes(640))]
         )
     assert closed.code == code, closed
-    (session,) = gateway.app[SESSIONS][call_id]
+    (session,) = gateway.sessions[call_id]
     # Refused on the metadata: no live audio was set up for it, no frame was followed.
     assert session.call is None and session.frames == 0 and session.metadata is None
 
@@ -115,7 +115,7 @@ async def test_five_malformed_messages_close_the_session_with_1007(
         url = gateway.url(call_id, token)
         closed = await send_until_closed(http, url, [metadata(), *[bad, audio(bytes(640))] * 5])
     assert closed.code == INVALID_PAYLOAD, closed
-    (session,) = gateway.app[SESSIONS][call_id]
+    (session,) = gateway.sessions[call_id]
     assert session.rejected_messages == 5
     assert session.frames == 4  # the valid frames before the fifth bad message were followed
 
@@ -141,11 +141,11 @@ async def test_odd_length_frames_at_24_khz_keep_the_socket_and_the_call(
             await socket.send_str(metadata(24_000))  # the same format again is fine
             frames = -(-len(pcm) // 961)
             for _ in range(200):
-                sessions = gateway.app[SESSIONS].get(call_id, [])
+                sessions = gateway.sessions.get(call_id, [])
                 if sessions and sessions[0].frames == frames:
                     break
                 await asyncio.sleep(0.05)
-            (session,) = gateway.app[SESSIONS][call_id]
+            (session,) = gateway.sessions[call_id]
             assert not socket.closed
             assert session.call is not None and session.rejected_messages == 0
             assert session.audio_bytes == len(pcm)
