@@ -228,6 +228,11 @@ class Speaker:
                     self.call_id, after=self.position, block_ms=self._block_ms, count=50
                 )
             except RedisError as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # redis-py can turn a cancel into a connection error: retrying would keep
+                    # a closed session's reader (and its connection) alive for ever.
+                    raise asyncio.CancelledError from exc
                 log.warning("call %s: sentence stream read failed: %s", self.call_id, exc)
                 await asyncio.sleep(0.5)
                 continue
