@@ -9,8 +9,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.deps import Services
+from api.guard import Guard
 from api.routes import acs, calls, codec, health, report, sms
 from core import logs
 from core.settings import Settings, get_settings
@@ -37,10 +38,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             app.state.services = Services(conf, temporal, store, redis)
             yield
 
-    app = FastAPI(title="callcenter", version="0.1.0", lifespan=lifespan)
+    known = settings or (services.settings if services is not None else None)
+    # In production the schema and its pages are off: they map every route for a visitor.
+    # Elsewhere the guard keeps them behind the API key like the routes they describe.
+    docs = known is None or known.environment != "prod"
+    app = FastAPI(
+        title="callcenter",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     if services is not None:
         app.state.services = services
     errors.install(app)
+    openapi.install(app, known.api.key_header if known is not None else "X-API-Key")
+    app.add_middleware(Guard)
     app.include_router(health.router)
     app.include_router(calls.router)
     app.include_router(acs.router)

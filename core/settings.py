@@ -59,6 +59,7 @@ class LlmSettings(BaseModel):
 DEV_CODEC_KEY = "callcenter-dev-payload-key-public-set-your-own-in-production"
 DEV_PHONE_HASH_KEY = "callcenter-dev-phone-hash-key-public-set-your-own-in-production"
 MIN_KEY_BYTES = 32
+MIN_API_KEY_CHARS = 24
 
 
 def _long_enough(name: str, secret: SecretStr) -> None:
@@ -169,6 +170,15 @@ class ApiSettings(BaseModel):
     key_header: str = "X-API-Key"
 
     @model_validator(mode="after")
+    def _keys_hard_to_guess(self) -> ApiSettings:
+        # A short key falls to guessing over the network: the API compares keys, it does not
+        # rate-limit attempts.
+        for i, key in enumerate(self.keys):
+            if len(key.get_secret_value()) < MIN_API_KEY_CHARS:
+                raise ValueError(f"api.keys[{i}] is shorter than {MIN_API_KEY_CHARS} characters")
+        return self
+
+    @model_validator(mode="after")
     def _no_open_api(self) -> ApiSettings:
         # Without keys anyone who reaches the port can place calls: allow only loopback.
         if not self.keys and self.host not in {"127.0.0.1", "localhost", "::1"}:
@@ -208,6 +218,10 @@ class TelephonySettings(BaseModel):
     def _backend_configured(self) -> TelephonySettings:
         if self.kind == "acs" and self.acs is None:
             raise ValueError("telephony.kind is acs but telephony.acs is not set")
+        # Without it anyone can post a made-up SMSReceived or IncomingCall to the webhook, and
+        # the bot texts or calls whatever number it names.
+        if self.kind == "acs" and self.acs is not None and self.acs.event_grid_secret is None:
+            raise ValueError("telephony.kind is acs but telephony.acs.event_grid_secret is not set")
         return self
 
 

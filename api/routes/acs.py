@@ -30,7 +30,13 @@ from api.acs_auth import (
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_body
 from api.idempotency import call_id_for_incoming
-from api.routes.sms import receive_sms
+from api.routes.sms import receive_sms, usable_sms
+from api.webhook_schemas import (
+    CALLBACK_OPENAPI,
+    CALLBACK_RESPONSES,
+    EVENT_GRID_OPENAPI,
+    EVENT_GRID_RESPONSES,
+)
 from core.settings import CodecSettings
 from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
@@ -38,7 +44,7 @@ from domain.call import CallInitiate, CallState, CallStatus
 from domain.contracts import AcsEvent, CallInput, IncomingCall
 from domain.flags import FeatureFlags
 from domain.phone import InvalidPhoneNumber, mask, to_e164
-from providers.sms.inbound import from_event_grid
+from providers.sms.inbound import SMS_RECEIVED_EVENT, from_event_grid
 from providers.telephony.acs_events import InvalidEvent, parse_callback, parse_event_grid
 from workflows.call import CallWorkflow, details_for, summary_for
 from workflows.call_phone import HANDLED_EVENTS
@@ -56,7 +62,12 @@ def _reject(status: int, call_id: str, reason: str) -> ApiError:
     return ApiError(status, reason)
 
 
-@router.post("/communicationservices/callback/{call_id}/{secret}", status_code=204)
+@router.post(
+    "/communicationservices/callback/{call_id}/{secret}",
+    status_code=204,
+    openapi_extra=CALLBACK_OPENAPI,
+    responses=CALLBACK_RESPONSES,
+)
 async def acs_callback(
     call_id: str, secret: str, request: Request, services: ServicesDep
 ) -> Response:
@@ -81,8 +92,9 @@ async def acs_callback(
     except CallbackAuthError as exc:
         raise _reject(401, call_id, f"invalid callback token: {exc}") from exc
     try:
-        events = parse_callback(json.loads(await request.body()))
+        events = parse_callback(read_json(await request.body()))
     except (InvalidEvent, ValueError) as exc:
+        # A 400, never a 500: ACS retries a 5xx, and this delivery can never succeed.
         raise _reject(400, call_id, f"malformed events: {exc}") from exc
     for event in events:
         if not await _belongs(services, call, event):
@@ -113,7 +125,7 @@ async def _belongs(services: Services, call: CallState, event: AcsEvent) -> bool
     return call.connection_id in (None, event.connection_id)
 
 
-@router.post("/eventgrid/events")
+@router.post("/eventgrid/events", openapi_extra=EVENT_GRID_OPENAPI, responses=EVENT_GRID_RESPONSES)
 async def event_grid(request: Request, services: ServicesDep) -> Any:
     """Event Grid webhook: the subscription handshake, then incoming calls."""
     acs = services.settings.telephony.acs
@@ -123,23 +135,36 @@ async def event_grid(request: Request, services: ServicesDep) -> Any:
     if expected is not None and not check_secret(expected, request.query_params.get("secret", "")):
         log.warning("Event Grid delivery rejected: wrong secret")
         raise ApiError(401, "missing or invalid secret")
+    # Every event is checked before any is acted on: a batch is taken whole or refused whole
+    # with a 400, which Event Grid does not retry (it dead-letters the batch), where a 500 would
+    # be redelivered for a day.
     try:
-        batch = parse_event_grid(json.loads(await request.body()))
+        batch = parse_event_grid(read_json(await request.body()))
+        texts = [
+            usable_sms(from_event_grid(e))
+            for e in batch.others
+            if e.get("eventType") == SMS_RECEIVED_EVENT
+        ]
     except (InvalidEvent, ValueError) as exc:
         return JSONResponse(error_body(f"malformed events: {exc}"), status_code=400)
     if batch.validation_code is not None:
         return {"validationResponse": batch.validation_code}
     for incoming in batch.incoming_calls:
         await _on_incoming_call(services, incoming)
+    for text in texts:
+        await receive_sms(services, text)
     for other in batch.others:
-        if other.get("eventType") == "Microsoft.Communication.SMSReceived":
-            try:
-                await receive_sms(services, from_event_grid(other))
-            except ValueError as exc:
-                log.warning("SMSReceived rejected: %s", exc)
-            continue
-        log.info("Event Grid event %s acknowledged, nothing to do", other.get("eventType"))
+        if other.get("eventType") != SMS_RECEIVED_EVENT:
+            log.info("Event Grid event %s acknowledged, nothing to do", other.get("eventType"))
     return {}
+
+
+def read_json(raw: bytes) -> Any:
+    """The body as JSON; one nested too deep to parse is malformed too, not a crash."""
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deep") from exc
 
 
 async def _on_incoming_call(services: Services, incoming: IncomingCall) -> None:

@@ -141,7 +141,7 @@ async def list_calls(
     )
 
 
-@router.get("/{call_id}")
+@router.get("/{call_id}", responses={404: {"description": "No such call"}})
 async def get_call(call_id: str, services: ServicesDep) -> CallView:
     """Live state from the running workflow, else the stored copy."""
     workflow_id = attributes.workflow_id_for(call_id)
@@ -173,7 +173,13 @@ async def get_call(call_id: str, services: ServicesDep) -> CallView:
     )
 
 
-@router.post("/{call_id}/messages")
+@router.post(
+    "/{call_id}/messages",
+    responses={
+        404: {"description": "No such call"},
+        409: {"description": "The call has ended, or a stale turn_id with another text"},
+    },
+)
 async def post_message(call_id: str, body: MessageCreate, services: ServicesDep) -> MessageReply:
     """One text turn of the chat channel: waits for the bot's whole answer.
 

@@ -235,7 +235,28 @@ async def session_form() -> HTMLResponse:
     return HTMLResponse(SESSION_FORM.format(hours=SESSION_SEC // 3600), headers=PAGE_HEADERS)
 
 
-@router.post("/session", responses={401: {"description": "no valid API key"}})
+SESSION_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "properties": {"key": {"type": "string"}}}
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/session",
+    response_class=HTMLResponse,
+    openapi_extra=SESSION_OPENAPI,
+    responses={
+        200: {"description": "Session opened from the form: a confirmation page"},
+        204: {"description": "Session opened (key header or Bearer token)"},
+        401: {"description": "no valid API key"},
+    },
+)
 async def open_session(request: Request, services: ServicesDep) -> Response:
     """Exchange an API key (key header, Bearer, or the form's `key`) for the codec cookie.
 

@@ -286,7 +286,14 @@ def _list_url(phone_number: str, limit: int, cursor: str | None = None) -> str:
 # --- Routes -----------------------------------------------------------------------------------
 
 
-@router.get("", response_class=HTMLResponse)
+_HTML = {"content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+@router.get(
+    "",
+    response_class=HTMLResponse,
+    responses={422: {"description": "Not a phone number, or a stale page link", **_HTML}},
+)
 async def list_page(
     services: ServicesDep,
     phone_number: Annotated[str | None, Query(max_length=32)] = None,
@@ -329,7 +336,11 @@ async def list_page(
     return _page("report_list.html", **context)
 
 
-@router.get("/{call_id}", response_class=HTMLResponse)
+@router.get(
+    "/{call_id}",
+    response_class=HTMLResponse,
+    responses={404: {"description": "No such call", **_HTML}},
+)
 async def detail_page(call_id: str, services: ServicesDep) -> HTMLResponse:
     """Everything about one call: summary, claim, reminders, next action and transcript."""
     found, live = await _load(call_id, services)

@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from api.deps import Services, ServicesDep
 from api.errors import ApiError
 from api.idempotency import call_id_for_sms, sms_update_id
+from api.webhook_schemas import TWILIO_OPENAPI, TWILIO_RESPONSES
 from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
 from domain.call import CallInitiate
@@ -37,7 +38,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 EVER = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-@router.post("/twilio/sms")
+@router.post("/twilio/sms", openapi_extra=TWILIO_OPENAPI, responses=TWILIO_RESPONSES)
 async def twilio_sms(request: Request, services: ServicesDep) -> Response:
     twilio = services.settings.sms.twilio
     if twilio is None:
@@ -52,11 +53,19 @@ async def twilio_sms(request: Request, services: ServicesDep) -> Response:
         log.warning("Twilio webhook rejected: bad signature")
         raise ApiError(403, "invalid X-Twilio-Signature")
     try:
-        inbound = from_twilio_form(form)
+        inbound = usable_sms(from_twilio_form(form))
     except ValueError as exc:
+        # Twilio does not retry a 4xx: the message, which can never be answered, is dropped.
         raise ApiError(400, f"malformed message: {exc}") from exc
     await receive_sms(services, inbound)
     return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+def usable_sms(inbound: InboundSms) -> InboundSms:
+    """The message, if it has words to answer (an MMS of a picture alone has none)."""
+    if not inbound.text.strip():
+        raise ValueError("the message has no text (media-only messages are not supported)")
+    return inbound
 
 
 async def receive_sms(services: Services, inbound: InboundSms) -> None:

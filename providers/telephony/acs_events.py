@@ -100,9 +100,12 @@ def _callback_event(index: int, item: Any) -> AcsEvent:
     data = _object(event.get("data"), f"{where} data")
     if event.get("specversion", "1.0") != "1.0":
         raise InvalidEvent(f"{where}: specversion {event.get('specversion')!r} is not 1.0")
+    for name in ("time", "subject", "datacontenttype", "dataschema"):
+        if event.get(name) is not None and not isinstance(event[name], str):
+            raise InvalidEvent(f"{where}: {name!r} is not a string")
     try:
         cloud: CloudEvent[Any] = CloudEvent.from_dict(event)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, LookupError) as exc:  # the SDK's parse of a bad `time`
         raise InvalidEvent(f"{where}: {exc}") from exc
     raw_result = data.get("resultInformation")
     result = {} if raw_result is None else _object(raw_result, f"{where} resultInformation")

@@ -134,7 +134,7 @@ async def test_turn_validation_empty_oversized_and_stale(stack: Stack) -> None:
 
 async def test_api_keys_protect_everything_but_health(stack: Stack) -> None:
     settings = type(stack.settings).model_validate(
-        {**stack.settings.model_dump(), "api": {"keys": ["s3cret"]}}
+        {**stack.settings.model_dump(), "api": {"keys": ["s3cret-api-key-0123456789abcdef"]}}
     )
     app = create_app(settings, Services(settings, stack.client, stack.store, stack.redis))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
@@ -147,7 +147,9 @@ async def test_api_keys_protect_everything_but_health(stack: Stack) -> None:
         )
         assert wrong.status_code == 401
         allowed = await c.post(
-            "/call", json={"phone_number": "+33612345678"}, headers={"X-API-Key": "s3cret"}
+            "/call",
+            json={"phone_number": "+33612345678"},
+            headers={"X-API-Key": "s3cret-api-key-0123456789abcdef"},
         )
         assert allowed.status_code == 201
 

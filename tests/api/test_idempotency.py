@@ -129,19 +129,22 @@ async def test_post_call_with_an_idempotency_key_places_one_call(stack: Stack) -
 
 async def test_idempotency_keys_are_scoped_per_api_key_and_documented(stack: Stack) -> None:
     settings = type(stack.settings).model_validate(
-        {**stack.settings.model_dump(), "api": {"keys": ["tenant-one", "tenant-two"]}}
+        {
+            **stack.settings.model_dump(),
+            "api": {"keys": ["tenant-one-key-0123456789abcdef", "tenant-two-key-0123456789abcdef"]},
+        }
     )
     app = create_app(settings, Services(settings, stack.client, stack.store, stack.redis))
     body = {"phone_number": "+33612000078"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
         calls = {}
-        for tenant in ("tenant-one", "tenant-two"):
+        for tenant in ("tenant-one-key-0123456789abcdef", "tenant-two-key-0123456789abcdef"):
             headers = {"X-API-Key": tenant, "Idempotency-Key": "same-key"}
             response = await c.post("/call", json=body, headers=headers)
             assert response.status_code == 201, response.text
             calls[tenant] = response.json()["call_id"]
-        assert calls["tenant-one"] != calls["tenant-two"]
-        schema = (await c.get("/openapi.json")).json()
+        assert calls["tenant-one-key-0123456789abcdef"] != calls["tenant-two-key-0123456789abcdef"]
+        schema = (await c.get("/openapi.json", headers={"X-API-Key": tenant})).json()
     parameters = schema["paths"]["/call"]["post"]["parameters"]
     (header,) = [p for p in parameters if p["name"] == "Idempotency-Key"]
     assert header["in"] == "header" and not header.get("required", False)

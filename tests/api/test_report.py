@@ -460,7 +460,7 @@ async def test_running_call_is_reported_live(stack: Stack) -> None:
 
 async def test_report_needs_the_api_key_when_keys_are_configured(stack: Stack) -> None:
     settings = type(stack.settings).model_validate(
-        {**stack.settings.model_dump(), "api": {"keys": ["s3cret"]}}
+        {**stack.settings.model_dump(), "api": {"keys": ["s3cret-api-key-0123456789abcdef"]}}
     )
     await stack.store.save(finished_call("7d4b2a10-0000-4000-8000-000000000002"))
     transport = httpx.ASGITransport(app=report_app(stack, settings))
@@ -472,5 +472,7 @@ async def test_report_needs_the_api_key_when_keys_are_configured(stack: Stack) -
     async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
         for url in urls:
             assert (await client.get(url)).status_code == 401, url
-            allowed = await client.get(url, headers={"X-API-Key": "s3cret"})
+            allowed = await client.get(
+                url, headers={"X-API-Key": "s3cret-api-key-0123456789abcdef"}
+            )
             assert allowed.status_code == 200, url
