@@ -39,9 +39,19 @@ _PAIR_SECRET = re.compile(
 )
 _JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
 _BEARER = re.compile(r"(?i)\b(bearer|hmac-sha256|sharedaccesssignature)(\s+)[^\s,;\"']+")
-# Opaque keys (ACS access keys, API keys): long runs without the separators of ids and words.
+# Provider API keys that announce themselves ("sk-proj-...").
+_PREFIXED_KEY = re.compile(r"\b(?:sk|pk|rk)-[\w-]{16,}", re.ASCII)
+# Opaque keys (API keys, tokens): long runs of one word mixing cases and digits. A '-' or a
+# '/' ends a run, so ids (UUIDs) and URL paths are not taken for keys.
 _OPAQUE = re.compile(
-    r"(?<![\w/+=-])(?=[\w/+-]*\d)(?=[\w/+-]*[a-z])(?=[\w/+-]*[A-Z])[\w/+-]{32,}={0,2}(?![\w/+=-])",
+    r"(?<![\w+=/-])(?=[\w+]*\d)(?=[\w+]*[a-z])(?=[\w+]*[A-Z])[\w+]{32,}={0,2}(?![\w+=/-])",
+    re.ASCII,
+)
+# Base64 keys (ACS access keys): '/' is one of their digits, but a path never holds a '+' and
+# never ends with '=' padding.
+_BASE64 = re.compile(
+    r"(?<![\w+=/-])(?:(?=[A-Za-z0-9/]*\+)[A-Za-z0-9+/]{40,}={0,2}|[A-Za-z0-9+/]{40,}={1,2})"
+    r"(?![\w+=/-])",
     re.ASCII,
 )
 _QUERY_VALUE = re.compile(r"([?&][^=&\s\"'#]+=)[^&\s\"'#]+")
@@ -58,6 +68,8 @@ def redact(text: str) -> str:
     text = _BEARER.sub(rf"\1\2{REDACTED}", text)
     text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
     text = _PAIR_SECRET.sub(rf"\1{REDACTED}", text)
+    text = _PREFIXED_KEY.sub(REDACTED, text)
+    text = _BASE64.sub(REDACTED, text)
     text = _OPAQUE.sub(REDACTED, text)
     return _E164.sub(_number, text)
 
@@ -105,15 +117,15 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_installed = False
+_previous: Callable[..., logging.LogRecord] | None = None
 
 
 def install() -> None:
     """Redact every record this process creates from now on (idempotent)."""
-    global _installed
-    if _installed:
+    global _previous
+    if _previous is not None:
         return
-    previous = logging.getLogRecordFactory()
+    previous = _previous = logging.getLogRecordFactory()
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
@@ -121,7 +133,14 @@ def install() -> None:
         return record
 
     logging.setLogRecordFactory(factory)
-    _installed = True
+
+
+def uninstall() -> None:
+    """Back to the factory `install` replaced (tests that must see the raw records)."""
+    global _previous
+    if _previous is not None:
+        logging.setLogRecordFactory(_previous)
+        _previous = None
 
 
 def setup(level: str | int | None = None, fmt: str | None = None) -> None:
