@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import uuid
 
 from temporalio import activity
@@ -122,8 +121,6 @@ class ReminderActivities:
                     call_id=call_id,
                     initiate=initiate,
                     channel="phone" if phone else "chat",
-                    callback_secret=secrets.token_urlsafe(24) if phone else None,
-                    media_token=secrets.token_urlsafe(24) if phone else None,
                     follow_up_of=input.call_id,
                 ),
                 id=attributes.workflow_id_for(call_id),

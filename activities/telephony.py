@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core import call_secrets
 from core.settings import TelephonySettings
 from domain.contracts import (
     AnswerCallInput,
@@ -52,19 +53,22 @@ class TelephonyActivities:
             )
         return self._phone
 
-    def callback_url(self, call_id: str, secret: str) -> str:
+    def callback_url(self, call_id: str) -> str:
         base = self._settings.public_url.rstrip("/")
+        secret = call_secrets.callback_secret(self._settings.call_secret_key, call_id)
         return f"{base}/communicationservices/callback/{call_id}/{secret}"
 
-    def media_url(self, call_id: str, token: str) -> str:
+    def media_url(self, call_id: str) -> str:
+        token = call_secrets.media_token(self._settings.call_secret_key, call_id)
         return f"{self._settings.media_url.rstrip('/')}/{call_id}/{token}"
 
     @activity.defn(name="connect_call")
     async def connect_call(self, input: ConnectInput) -> CallConnection:
         """Ring the customer, or answer their call. Safe to retry: no second ring."""
         line = self._line()
-        callback = self.callback_url(input.call_id, input.callback_secret)
-        media = self.media_url(input.call_id, input.media_token)
+        # Derived here, not passed in: the secrets never enter the activity's recorded input.
+        callback = self.callback_url(input.call_id)
+        media = self.media_url(input.call_id)
         fmt = self._settings.audio_format
         try:
             if input.incoming_call_context:

@@ -58,6 +58,7 @@ class LlmSettings(BaseModel):
 # (`environment: prod` refuses these); see docs/deploy.md, "Key management".
 DEV_CODEC_KEY = "callcenter-dev-payload-key-public-set-your-own-in-production"
 DEV_PHONE_HASH_KEY = "callcenter-dev-phone-hash-key-public-set-your-own-in-production"
+DEV_CALL_SECRET_KEY = "callcenter-dev-call-secret-key-public-set-your-own-in-production"
 MIN_KEY_BYTES = 32
 MIN_API_KEY_CHARS = 24
 
@@ -213,6 +214,15 @@ class TelephonySettings(BaseModel):
     # Where this host's media gateway listens (media_url is what ACS connects to).
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8090, ge=1, le=65_535)
+    # Derives each call's callback secret and media token (`core/call_secrets.py`): the worker,
+    # the API and the media gateway must share it. Changing it invalidates the URLs of the
+    # calls in progress.
+    call_secret_key: SecretStr = SecretStr(DEV_CALL_SECRET_KEY)
+
+    @model_validator(mode="after")
+    def _call_secret_key_long_enough(self) -> TelephonySettings:
+        _long_enough("telephony.call_secret_key", self.call_secret_key)
+        return self
 
     @model_validator(mode="after")
     def _backend_configured(self) -> TelephonySettings:
@@ -331,6 +341,10 @@ class Settings(BaseSettings):
     def _own_keys_in_production(self) -> Settings:
         if self.environment == "prod" and self.temporal.codec.uses_dev_keys():
             raise ValueError("environment prod needs its own temporal.codec keys, not the dev ones")
+        if self.environment == "prod" and (
+            self.telephony.call_secret_key.get_secret_value() == DEV_CALL_SECRET_KEY
+        ):
+            raise ValueError("environment prod needs its own telephony.call_secret_key")
         return self
 
     @model_validator(mode="after")

@@ -237,7 +237,9 @@ class CallState(BaseModel):
     channel: Literal["chat", "phone"] = "chat"
     connection_id: str | None = None
     server_call_id: str | None = None
-    # Per-call secrets: in the ACS callback URL and in the media WebSocket URL.
+    # Deprecated: the random per-call secrets of calls started before they were derived
+    # (`core/call_secrets.py`); kept, and still honoured, until those calls end. New calls
+    # leave them empty.
     callback_secret: str | None = None
     media_token: str | None = None
     recognition_retry: int = 0
@@ -265,6 +267,11 @@ class CallState(BaseModel):
 
     def claim_schema(self) -> list[ClaimField]:
         return self.initiate.claim_schema()
+
+    def without_secrets(self) -> CallState:
+        """The call for anything that does not authenticate it: an activity, a reader, a new
+        run resumed from the store."""
+        return self.model_copy(update={"callback_secret": None, "media_token": None})
 
     def had_interaction(self) -> bool:
         """True when the customer said something (post-call is skipped otherwise)."""

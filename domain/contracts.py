@@ -40,6 +40,8 @@ class CallInput(BaseModel):
     resume: CallState | None = None
     # "phone": the workflow places (or answers) a real call; "chat": text turns only.
     channel: Literal["chat", "phone"] = "chat"
+    # Deprecated, never set any more: the secrets are derived (`core/call_secrets.py`). Kept
+    # so executions started before still replay and their URLs stay valid until they end.
     callback_secret: str | None = None
     media_token: str | None = None
     incoming: IncomingCall | None = None  # inbound: answer this call
@@ -232,13 +234,15 @@ class AcsEvent(BaseModel):
 
 
 class ConnectInput(BaseModel):
-    """Place (outbound) or answer (inbound) the call (activity `connect_call`)."""
+    """Place (outbound) or answer (inbound) the call (activity `connect_call`).
+
+    The activity derives the call's callback secret and media token itself: inputs recorded
+    before that still carry them, and they are ignored.
+    """
 
     call_id: str
     to: str
     incoming_call_context: str | None = None
-    callback_secret: str
-    media_token: str
     start_media: bool
 
 

@@ -26,7 +26,8 @@ async def serve(host: str, port: int) -> None:
     # The greeting and prompts are ready before the first call: no synthesis delay.
     warmed = await warm_phrases(speech, settings)
     logging.getLogger(__name__).info("%d static phrases synthesised", warmed)
-    runner = web.AppRunner(create_app(client, speech), access_log=None)
+    app = create_app(client, speech, call_secret_key=settings.telephony.call_secret_key)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     logging.getLogger(__name__).info("media gateway on ws://%s:%d/media", host, port)

@@ -1,6 +1,7 @@
 """The media WebSocket endpoint: `/media/{call_id}/{token}`.
 
-The token is checked against the one the call's workflow holds before any audio is read. A
+The token is checked before any audio is read: derived from the call id under
+`telephony.call_secret_key` (`core.call_secrets`), and the call must exist in Temporal. A
 session keeps only live audio state; the conversation lives in the workflow, so a gateway
 restart loses nothing (ACS is asked to stream again, to a healthy gateway).
 
@@ -11,17 +12,19 @@ barge-in; see `media_gateway.session`), started once the audio format is known.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 from dataclasses import dataclass, field
 
 from aiohttp import WSMessage, WSMsgType, web
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from core import call_secrets
+from core.settings import get_settings
 from domain import attributes
 from media_gateway.control import CallView, TemporalCallControl, view_of
 from media_gateway.engines import Engines
@@ -86,13 +89,14 @@ class Speech:
 SESSIONS = web.AppKey("sessions", dict[str, list[Session]])
 TEMPORAL = web.AppKey("temporal", Client)
 SPEECH = web.AppKey("speech", Speech)
+CALL_SECRET_KEY = web.AppKey("call_secret_key", SecretStr)
 
 
 class TokenNotChecked(Exception):
     """Temporal could not be asked (busy, restarting, unreachable): neither yes nor no."""
 
 
-async def _authorised(client: Client, call_id: str, token: str) -> CallView | None:
+async def _authorised(client: Client, key: SecretStr, call_id: str, token: str) -> CallView | None:
     """The call as the gateway needs it, when `token` is the call's media token; None when it
     is not (or there is no such call). Raises `TokenNotChecked` when Temporal cannot answer."""
     handle = client.get_workflow_handle_for(CallWorkflow.run, attributes.workflow_id_for(call_id))
@@ -104,7 +108,8 @@ async def _authorised(client: Client, call_id: str, token: str) -> CallView | No
         raise TokenNotChecked(f"{exc.status.name if exc.status else 'error'}: {exc}") from exc
     except RuntimeError as exc:  # the SDK's "Failed client connect": no server to ask
         raise TokenNotChecked(str(exc)) from exc
-    if not call.media_token or not hmac.compare_digest(call.media_token, token):
+    # Derived from the key; a call started before derivation may still hold a random one.
+    if not call_secrets.matches(token, call_secrets.media_token(key, call_id), call.media_token):
         return None
     return view_of(call)
 
@@ -115,7 +120,12 @@ async def media(request: web.Request) -> web.WebSocketResponse:
     socket = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_MESSAGE_BYTES)
     await socket.prepare(request)
     try:
-        view = await _authorised(request.app[TEMPORAL], call_id, request.match_info["token"])
+        view = await _authorised(
+            request.app[TEMPORAL],
+            request.app[CALL_SECRET_KEY],
+            call_id,
+            request.match_info["token"],
+        )
     except TokenNotChecked as exc:
         # Not the caller's fault: ACS reports the stream stopped, the workflow asks again.
         log.warning("media for call %s closed: its token could not be checked (%s)", call_id, exc)
@@ -266,10 +276,14 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "live_sessions": live})
 
 
-def create_app(client: Client, speech: Speech | None = None) -> web.Application:
-    """Without `speech` the gateway only authenticates and follows streams."""
+def create_app(
+    client: Client, speech: Speech | None = None, *, call_secret_key: SecretStr | None = None
+) -> web.Application:
+    """Without `speech` the gateway only authenticates and follows streams. Media tokens are
+    checked under `call_secret_key`, by default the configured `telephony.call_secret_key`."""
     app = web.Application()
     app[TEMPORAL] = client
+    app[CALL_SECRET_KEY] = call_secret_key or get_settings().telephony.call_secret_key
     if speech is not None:
         app[SPEECH] = speech
     app[SESSIONS] = {}

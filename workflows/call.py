@@ -323,7 +323,7 @@ class CallWorkflow(PhoneCall):
         try:
             result = await workflow.execute_activity(
                 "post_call",
-                PostCallInput(call=self.call),
+                PostCallInput(call=self.call.without_secrets()),
                 result_type=PostCallResult,
                 start_to_close_timeout=policies.POST_CALL,
                 heartbeat_timeout=policies.POST_CALL_HEARTBEAT,
@@ -475,7 +475,7 @@ class CallWorkflow(PhoneCall):
                 return
 
     async def _llm(self, turn_id: int, iteration: int, *, tools_enabled: bool) -> LlmTurnResult:
-        window = self.call.model_copy(
+        window = self.call.without_secrets().model_copy(
             update={"messages": self.call.messages[-HISTORY_MESSAGES:], "closed_claims": []}
         )
         input = LlmTurnInput(

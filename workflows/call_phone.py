@@ -76,8 +76,6 @@ class PhoneCall(CallBase):
                 call_id=call.call_id,
                 to=call.initiate.phone_number,
                 incoming_call_context=incoming.incoming_call_context if incoming else None,
-                callback_secret=call.callback_secret or "",
-                media_token=call.media_token or "",
                 start_media=single_language,
             ),
             CallConnection,

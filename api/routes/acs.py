@@ -1,8 +1,9 @@
 """ACS callbacks and Event Grid deliveries: verified, then signalled to the call's workflow.
 
-A callback must pass three checks before anything reaches a workflow: the random secret of
-that call in the URL, the ACS-signed JWT (RS256, audience = the ACS resource id), and the
-connection id of every event belonging to that call. Any failure rejects the whole batch.
+A callback must pass three checks before anything reaches a workflow: the secret of that
+call in the URL (derived from its id, `core.call_secrets`), the ACS-signed JWT (RS256,
+audience = the ACS resource id), and the connection id of every event belonging to that call.
+Any failure rejects the whole batch.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from api.webhook_schemas import (
     EVENT_GRID_OPENAPI,
     EVENT_GRID_RESPONSES,
 )
+from core import call_secrets
 from core.settings import CodecSettings
 from core.temporal import WORKFLOW_TASK_TIMEOUT
 from domain import attributes
@@ -76,7 +77,7 @@ async def acs_callback(
         raise _reject(404, call_id, "telephony is not configured")
     call = await services.store.get(call_id)
     # Same answer for an unknown call and a wrong secret: do not reveal which calls exist.
-    if call is None or not check_secret(call.callback_secret, secret):
+    if call is None or not callback_secret_ok(services, call, secret):
         raise _reject(403, call_id, "unknown call or wrong secret")
     try:
         await verify_callback_token(
@@ -113,6 +114,15 @@ async def acs_callback(
                 raise
             log.info("call %s is closed; event %s dropped", call_id, event.type)
     return Response(status_code=204)
+
+
+def callback_secret_ok(services: Services, call: CallState, given: str) -> bool:
+    """The secret derived for the call, or the random one a call started before derivation
+    still holds in its state."""
+    derived = call_secrets.callback_secret(
+        services.settings.telephony.call_secret_key, call.call_id
+    )
+    return call_secrets.matches(given, derived, call.callback_secret)
 
 
 async def _belongs(services: Services, call: CallState, event: AcsEvent) -> bool:
@@ -244,7 +254,7 @@ async def _resume(services: Services, call: CallState, incoming: IncomingCall) -
             initiate=call.initiate,
             direction="inbound",
             channel="phone",
-            resume=call,
+            resume=call.without_secrets(),  # the new connection's URLs are derived
         ),
         id=attributes.workflow_id_for(call.call_id),
         task_queue=services.settings.temporal.task_queue,
@@ -272,8 +282,6 @@ async def _start_inbound(
                 direction="inbound",
                 created_at=preview.created_at,
                 channel="phone",
-                callback_secret=secrets.token_urlsafe(24),
-                media_token=secrets.token_urlsafe(24),
                 incoming=incoming,
             ),
             id=attributes.workflow_id_for(call_id),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Annotated, Any
 
@@ -31,8 +30,8 @@ _UPDATE_ERRORS = {"InvalidTurn": 422, "StaleTurn": 409, "CallEnded": 409}
 
 
 def public(call: CallState) -> CallState:
-    """The call without its per-call secrets (they authenticate ACS and the media stream)."""
-    return call.model_copy(update={"callback_secret": None, "media_token": None})
+    """The call without the per-call secrets an older call may still hold."""
+    return call.without_secrets()
 
 
 def initiate_from(body: CallCreate, services: ServicesDep) -> CallInitiate:
@@ -90,8 +89,6 @@ async def create_call(
                 initiate=initiate,
                 created_at=preview.created_at,
                 channel="phone" if phone else "chat",
-                callback_secret=secrets.token_urlsafe(24) if phone else None,
-                media_token=secrets.token_urlsafe(24) if phone else None,
             ),
             id=workflow_id,
             task_queue=services.settings.temporal.task_queue,

@@ -91,7 +91,7 @@ async def receive_sms(services: Services, inbound: InboundSms) -> None:
             initiate=latest.initiate,
             direction=latest.direction,
             channel=latest.channel,
-            resume=latest,
+            resume=latest.without_secrets(),  # a new run: its URLs are derived
         )
     else:
         defaults = services.settings.conversation.model_dump()

@@ -20,6 +20,7 @@ from temporalio.api.enums.v1 import EventType
 
 from api.deps import Services
 from api.main import create_app
+from core import call_secrets
 from core.settings import Settings
 from domain.call import CallInitiate
 from domain.contracts import CallInput
@@ -40,6 +41,7 @@ async def phone_api(
     data = stack.settings.model_dump()
     data["telephony"] = {
         "kind": "acs",
+        "call_secret_key": stack.settings.telephony.call_secret_key,
         "acs": {
             "endpoint": "http://127.0.0.1:9",
             "access_key": "a2V5",
@@ -57,9 +59,14 @@ async def phone_api(
         yield c, settings
 
 
-async def open_call(stack: Stack, connection_id: str) -> tuple[str, str]:
-    """A running call with a callback secret, linked to `connection_id`."""
-    call_id, secret = str(uuid.uuid4()), secrets.token_urlsafe(24)
+async def open_call(stack: Stack, connection_id: str, *, legacy: bool = False) -> tuple[str, str]:
+    """A running call linked to `connection_id`, and its callback secret: derived from its id,
+    or (`legacy`) a random one in its input, as calls started before derivation hold."""
+    call_id = str(uuid.uuid4())
+    if legacy:
+        secret = secrets.token_urlsafe(24)
+    else:
+        secret = call_secrets.callback_secret(stack.settings.telephony.call_secret_key, call_id)
     await stack.client.start_workflow(
         CallWorkflow.run,
         CallInput(
@@ -70,7 +77,7 @@ async def open_call(stack: Stack, connection_id: str) -> tuple[str, str]:
                 bot_name="Amélie",
                 agent_phone_number="+33612345679",
             ),
-            callback_secret=secret,
+            callback_secret=secret if legacy else None,
         ),
         id=f"call-{call_id}",
         task_queue=stack.settings.temporal.task_queue,
@@ -115,11 +122,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.mark.parametrize("legacy", [False, True], ids=["derived secret", "legacy secret"])
 async def test_verified_events_reach_the_workflow(
-    stack: Stack, phone_api: tuple[httpx.AsyncClient, Settings]
+    stack: Stack, phone_api: tuple[httpx.AsyncClient, Settings], legacy: bool
 ) -> None:
     api, _ = phone_api
-    call_id, secret = await open_call(stack, "conn-ok")
+    call_id, secret = await open_call(stack, "conn-ok", legacy=legacy)
     events = [
         cloud_event("ParticipantsUpdated", "conn-ok", participants=[]),  # acknowledged only
         cloud_event("PlayCompleted", "conn-ok", operationContext="nothing-pending"),
@@ -136,6 +144,8 @@ async def test_verified_events_reach_the_workflow(
     ("case", "status"),
     [
         ("wrong secret", 403),
+        ("another call's secret", 403),
+        ("legacy secret of another call", 403),
         ("unknown call", 403),
         ("no token", 401),
         ("garbage token", 401),
@@ -159,6 +169,12 @@ async def test_rejected_callbacks_reach_no_workflow(
     match case:
         case "wrong secret":
             path = f"/communicationservices/callback/{call_id}/{secret[:-2]}xx"
+        case "another call's secret":
+            _, theirs = await open_call(stack, "conn-other")
+            path = f"/communicationservices/callback/{call_id}/{theirs}"
+        case "legacy secret of another call":
+            _, theirs = await open_call(stack, "conn-other", legacy=True)
+            path = f"/communicationservices/callback/{call_id}/{theirs}"
         case "unknown call":
             path = f"/communicationservices/callback/{uuid.uuid4()}/{secret}"
         case "no token":

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -21,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 from aiohttp import web
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.service import RetryConfig
@@ -31,6 +31,7 @@ from acs_emulator.runner import AcsEmulator
 from activities.telephony import TelephonyActivities
 from api.deps import Services
 from api.main import create_app
+from core import call_secrets
 from core.redis_server import free_port
 from core.settings import Settings
 from core.stores import open_store
@@ -122,8 +123,10 @@ async def serve_api(app: Any, port: int, stack: AsyncExitStack) -> None:
         await asyncio.sleep(0.02)
 
 
-async def serve_gateway(client: Client, port: int, speech: Speech | None = None) -> web.AppRunner:
-    runner = web.AppRunner(create_gateway(client, speech), access_log=None)
+async def serve_gateway(
+    client: Client, port: int, speech: Speech | None = None, key: SecretStr | None = None
+) -> web.AppRunner:
+    runner = web.AppRunner(create_gateway(client, speech, call_secret_key=key), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner
@@ -180,7 +183,9 @@ async def open_phone(
         app = create_app(settings, Services(settings, client, store, redis))
         await serve_api(app, api_port, stack)
         speech = build_speech(settings, redis, engines) if engines is not None else None
-        runner = await serve_gateway(client, gateway_port, speech)
+        runner = await serve_gateway(
+            client, gateway_port, speech, settings.telephony.call_secret_key
+        )
         stack.push_async_callback(runner.cleanup)
         api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=30)
         stack.push_async_callback(api.aclose)
@@ -399,7 +404,16 @@ async def test_a_media_socket_with_the_wrong_token_is_refused_before_any_audio(
     await phone.phones.wait_for_call(connection_id, lambda c: c.media.connected)
     (live,) = phone.gateway[SESSIONS][call_id]
     frames = live.frames
-    for target, token in [(call_id, "not-the-token"), (str(uuid.uuid4()), "any")]:
+    key = phone.settings.telephony.call_secret_key
+    other = str(uuid.uuid4())
+    cases = [
+        (call_id, "not-the-token"),
+        (call_id, call_secrets.callback_secret(key, call_id)),  # the other secret of the call
+        (call_id, call_secrets.media_token(key, other)),  # another call's token
+        (other, call_secrets.media_token(key, other)),  # a call that does not exist
+        (call_id, call_secrets.media_token(SecretStr("another-key-" * 4), call_id)),
+    ]
+    for target, token in cases:
         code = await open_media(phone.gateway_port, target, token)
         assert code == POLICY_VIOLATION
     # No session was made for either, and the call's own stream goes on.
@@ -439,8 +453,6 @@ async def test_a_retried_create_call_rings_once(phone: Phone) -> None:
     request = ConnectInput(
         call_id=str(uuid.uuid4()),
         to=number,
-        callback_secret=secrets.token_urlsafe(8),
-        media_token=secrets.token_urlsafe(8),
         start_media=False,
     )
     one = await env.run(activities.connect_call, request)
