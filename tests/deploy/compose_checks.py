@@ -57,6 +57,7 @@ SAMPLE_ENV: dict[str, str] = {
     "CODEC_KEYS": '{"2026-12": "6b1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"}',
     "CODEC_CURRENT_KEY": "2026-12",
     "PHONE_HASH_KEY": "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+    "CALL_SECRET_KEY": "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c",
 }
 
 _VARIABLE = re.compile(
