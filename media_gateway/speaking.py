@@ -76,6 +76,15 @@ class Interruption:
     rest: list[Spoken] = field(default_factory=list)
 
 
+def _stop_if_cancelled() -> None:
+    """redis-py (8.2) can swallow a cancel that lands while it takes a connection, and return
+    or raise as if nothing happened: a loop around it would keep a closed session's reader,
+    and its connection, for ever. Found by tests/media_gateway/test_gateway_fuzz.py."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Speaker:
     """Reads the sentence stream from `after` and plays it; `stop` / `resume` / `drop`."""
 
@@ -228,14 +237,11 @@ class Speaker:
                     self.call_id, after=self.position, block_ms=self._block_ms, count=50
                 )
             except RedisError as exc:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # redis-py can turn a cancel into a connection error: retrying would keep
-                    # a closed session's reader (and its connection) alive for ever.
-                    raise asyncio.CancelledError from exc
+                _stop_if_cancelled()
                 log.warning("call %s: sentence stream read failed: %s", self.call_id, exc)
                 await asyncio.sleep(0.5)
                 continue
+            _stop_if_cancelled()
             for entry_id, event in found:
                 self.position = entry_id
                 if self.marks is not None:
