@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from temporalio.client import Client
 
 from api.acs_auth import JwksCache
 from api.errors import ApiError
+from api.guard import key_valid
 from core.settings import Settings
 from providers.flags.redis_flags import RedisFlags
 from providers.store.base import CallStore
@@ -54,5 +54,5 @@ def require_api_key(request: Request, services: ServicesDep) -> None:
     if not keys:
         return
     given = request.headers.get(services.settings.api.key_header, "")
-    if not any(hmac.compare_digest(given, key.get_secret_value()) for key in keys):
+    if not key_valid(given, keys):
         raise ApiError(401, f"missing or invalid {services.settings.api.key_header} header")

@@ -34,7 +34,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 _OWN_CREDENTIAL = ("/codec/decode", "/codec/encode", "/codec/session", "/eventgrid/")
 _BODY_METHODS = {"post", "put", "patch"}
 _DESCRIPTIONS = {
-    "400": "Malformed request the route could parse no further",
+    "400": "A body that cannot be parsed (not UTF-8, not JSON, not a form)",
     "401": "Missing or invalid credential",
     "413": "Request body over this route's cap",
     "422": "Invalid parameters or body",
@@ -71,7 +71,7 @@ def document_errors(schema: dict[str, Any], key_header: str) -> dict[str, Any]:
             if path.startswith(_OWN_CREDENTIAL):
                 codes.add("401")
             if method in _BODY_METHODS:
-                codes.add("413")
+                codes |= {"400", "413"}
             if path != "/health/liveness":
                 codes.add("503")
             for code in codes:

@@ -31,6 +31,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from api.deps import ServicesDep
 from api.errors import ApiError
+from api.guard import key_valid
 from core.codec import EncryptionCodec
 from core.settings import Settings
 
@@ -67,7 +68,8 @@ def _session_valid(cookie: str, keys: list[SecretStr]) -> bool:
     if not expires_text.isdigit() or int(expires_text) < time.time():
         return False
     expires = int(expires_text)
-    return any(hmac.compare_digest(signature, _session_signature(k, expires)) for k in keys)
+    given = signature.encode()  # bytes: a cookie may hold any character, a str compare raises
+    return any(hmac.compare_digest(given, _session_signature(k, expires).encode()) for k in keys)
 
 
 def _given_key(request: Request, settings: Settings) -> str:
@@ -79,7 +81,7 @@ def _given_key(request: Request, settings: Settings) -> str:
 
 
 def _key_matches(given: str, keys: list[SecretStr]) -> bool:
-    return any(hmac.compare_digest(given, k.get_secret_value()) for k in keys)
+    return key_valid(given, keys)
 
 
 def require_codec_access(request: Request, services: ServicesDep) -> None:
@@ -276,7 +278,7 @@ async def open_session(request: Request, services: ServicesDep) -> Response:
         if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
             raise ApiError(413, f"the form is at most {MAX_FORM_BYTES} bytes")
         given, from_form = str((await request.form()).get("key", "")), True
-    key = next((k for k in keys if hmac.compare_digest(given, k.get_secret_value())), None)
+    key = next((k for k in keys if key_valid(given, [k])), None)
     if key is None:
         raise ApiError(401, "a session needs a valid API key")
     expires = int(time.time()) + SESSION_SEC

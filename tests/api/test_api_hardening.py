@@ -185,7 +185,7 @@ async def test_deep_json_and_empty_texts_on_event_grid_are_400(
     deep = await http.post(url, content=b"[" * 100_000 + b"]" * 100_000)
     assert deep.status_code == 400 and "too deep" in deep.json()["error"]["message"]
 
-    empty_sms = {
+    empty_sms: dict[str, Any] = {
         "id": "sms-empty-1",
         "eventType": "Microsoft.Communication.SMSReceived",
         "eventTime": "2026-11-25T10:00:00Z",
