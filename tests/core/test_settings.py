@@ -37,3 +37,20 @@ def test_invalid_configuration_fails_fast(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("CALLCENTER_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(FileNotFoundError):
         Settings()
+
+
+def test_short_api_keys_and_acs_without_an_event_grid_secret_are_refused() -> None:
+    with pytest.raises(ValidationError, match=r"api.keys\[1\] is shorter than 24 characters"):
+        Settings(api={"keys": ["k" * 24, "s3cret"]})
+    assert len(Settings(api={"keys": ["k" * 24]}).api.keys) == 1
+    acs = {
+        "endpoint": "http://127.0.0.1:9",
+        "access_key": "a2V5",
+        "phone_number": "+14255550100",
+        "resource_id": "resource",
+    }
+    # Without the secret a made-up SMSReceived would make the bot text any number.
+    with pytest.raises(ValidationError, match="event_grid_secret is not set"):
+        Settings(telephony={"kind": "acs", "acs": acs})
+    with_secret = Settings(telephony={"kind": "acs", "acs": {**acs, "event_grid_secret": "eg"}})
+    assert with_secret.telephony.acs is not None
