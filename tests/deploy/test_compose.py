@@ -27,6 +27,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
+from api.guard import DEFAULT_RULE, RULES, rule_for
 from api.main import create_app
 from core.devserver import temporal_binary
 from domain.attributes import REGISTRATIONS
@@ -196,6 +197,43 @@ def test_caddy_routes_media_to_the_gateways_and_the_rest_to_the_api(resolved):
     ]
     assert "8090" in resolved["services"]["media-gateway"]["expose"]
     assert "8080" in resolved["services"]["api"]["expose"]
+
+
+_SIZES = {"KiB": 1024, "MiB": 1024 * 1024}
+
+
+def edge_body_caps(caddyfile: str) -> dict[str, int]:
+    """The edge's `request_body` caps: path prefix (or the named matcher) -> bytes."""
+    caps = {}
+    for target, number, unit in re.findall(
+        r"request_body (\S+) \{\s*max_size (\d+)(KiB|MiB)\s*\}", caddyfile
+    ):
+        caps[target.removesuffix("*")] = int(number) * _SIZES[unit]
+    return caps
+
+
+def test_caddy_caps_bodies_like_the_api(resolved):
+    caddyfile = resolved["configs"]["caddyfile"]["content"]
+    caps = edge_body_caps(caddyfile)
+    small = caps.pop("@small_bodies")
+    assert small == DEFAULT_RULE.max_body
+    (excluded,) = re.findall(r"@small_bodies not path (.+)", caddyfile)
+    assert sorted(p.removesuffix("*") for p in excluded.split()) == sorted(caps)
+    for rule in RULES:
+        # A route with a cap above the default has its own at the edge, the same; the others
+        # fall under the default, which is at least theirs.
+        if rule.max_body > DEFAULT_RULE.max_body:
+            assert caps[rule.prefix] == rule.max_body, rule
+        else:
+            assert rule.prefix not in caps and rule.max_body <= small, rule
+
+
+def test_body_cap_check_catches_a_missing_or_larger_cap(resolved):
+    caddyfile = resolved["configs"]["caddyfile"]["content"]
+    assert edge_body_caps(caddyfile.replace("max_size 8MiB", "max_size 9MiB"))["/codec/"] != (
+        rule_for("/codec/decode").max_body
+    )
+    assert "/eventgrid/" not in edge_body_caps(caddyfile.replace("request_body /eventgrid/*", "x"))
 
 
 def test_images_are_pinned(resolved):
