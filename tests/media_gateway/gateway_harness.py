@@ -10,7 +10,6 @@ import base64
 import contextlib
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from core import call_secrets
 from core.redis_server import free_port
 from core.settings import Settings
 from domain import attributes
@@ -101,7 +101,8 @@ class LiveGateway:
 
     async def start_call(self) -> tuple[str, str]:
         """A new call's workflow (text channel: no telephony) and its media token."""
-        call_id, token = str(uuid.uuid4()), secrets.token_urlsafe(24)
+        call_id = str(uuid.uuid4())
+        token = call_secrets.media_token(self.settings.telephony.call_secret_key, call_id)
         initiate = CallInitiate(
             phone_number="+33612345678",
             bot_company="Contoso",
@@ -114,8 +115,6 @@ class LiveGateway:
                 call_id=call_id,
                 initiate=initiate,
                 channel="chat",
-                media_token=token,
-                callback_secret=secrets.token_urlsafe(24),
             ),
             id=attributes.workflow_id_for(call_id),
             task_queue=self.settings.temporal.task_queue,
@@ -156,7 +155,11 @@ async def live_gateway(
             stack.push_async_callback(redis.aclose)
             stt = RecordingStt(text)
             engines = Engines(vad=EnergyVad, stt=stt, tts=ToneTts())
-            app = create_gateway(client, Speech(engines=engines, redis=redis))
+            app = create_gateway(
+                client,
+                Speech(engines=engines, redis=redis),
+                call_secret_key=settings.telephony.call_secret_key,
+            )
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
