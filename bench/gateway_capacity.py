@@ -24,7 +24,6 @@ import asyncio
 import base64
 import json
 import os
-import secrets
 import statistics
 import sys
 import time
@@ -42,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._processes import TASK_QUEUE, cpu_seconds, run_stack, wait_port  # noqa: E402
 from bench._report import pct  # noqa: E402
-from core import event_loop  # noqa: E402
+from core import call_secrets, event_loop  # noqa: E402
 from core.redis_server import free_port  # noqa: E402
 from core.settings import TemporalSettings, get_settings  # noqa: E402
 from core.temporal import connect  # noqa: E402
@@ -167,7 +166,7 @@ async def open_call(
     client: Client, http: aiohttp.ClientSession, port: int, limit: asyncio.Semaphore
 ) -> PhoneCall:
     call_id = str(uuid.uuid4())
-    token = secrets.token_urlsafe(16)
+    token = call_secrets.media_token(get_settings().telephony.call_secret_key, call_id)
     initiate = CallInitiate(
         phone_number="+33612345678",
         bot_company="Contoso",
@@ -181,8 +180,6 @@ async def open_call(
                 call_id=call_id,
                 initiate=initiate,
                 channel="chat",
-                media_token=token,
-                callback_secret=secrets.token_urlsafe(16),
             ),
             id=attributes.workflow_id_for(call_id),
             task_queue=TASK_QUEUE,
