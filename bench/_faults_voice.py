@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 from collections.abc import AsyncIterator
 
@@ -154,6 +155,11 @@ async def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
+    # The gateway's own decisions (a resumed stream, a dropped fragment) in its log file.
+    from core import logs
+
+    logs.setup(logging.WARNING)
+    logging.getLogger("media_gateway").setLevel(logging.INFO)
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     asyncio.run(serve(parser.parse_args().port))
