@@ -6,13 +6,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import ValidationError
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import ServicesDep, require_api_key
-from api.errors import ApiError
+from api.errors import ApiError, validation_details
 from api.idempotency import IDEMPOTENCY_KEY_DOC, REQUEST_MEMO, call_id_for_key, fingerprint
 from api.routes.acs import start_attributes
 from api.schemas import CallCreate, CallCreated, CallList, CallView, MessageCreate, MessageReply
@@ -39,7 +40,13 @@ def initiate_from(body: CallCreate, services: ServicesDep) -> CallInitiate:
     defaults = services.settings.conversation.model_dump()
     given = body.model_dump(exclude_none=True)
     merged: dict[str, Any] = {**defaults, **given}
-    return CallInitiate.model_validate(merged)
+    try:
+        return CallInitiate.model_validate(merged)
+    except ValidationError as exc:
+        # Rules across fields (two claim fields of one name) hold only on the whole call.
+        details = validation_details(list(exc.errors()))
+        reasons = ", ".join(d["reason"] for d in details)
+        raise ApiError(422, f"Invalid call: {reasons}", details) from exc
 
 
 @router.post("", status_code=201)

@@ -247,6 +247,14 @@ async def test_an_mms_without_text_is_400_and_starts_nothing(stack: Stack) -> No
     assert await stack.store.latest_for_phone("+33612000092", since=_ever()) is None
 
 
+async def test_a_call_invalid_only_as_a_whole_is_422_not_500(stack: Stack) -> None:
+    """Found by the fuzzer: each claim field valid, two of one name, refused by CallInitiate."""
+    claim = [{"name": "plate", "type": "text"}, {"name": "plate", "type": "email"}]
+    answer = await stack.api.post("/call", json={"phone_number": "+33612345678", "claim": claim})
+    assert answer.status_code == 422, answer.text
+    assert "duplicate claim field names: plate" in answer.json()["error"]["message"]
+
+
 # --- what strangers see -------------------------------------------------------------------
 
 
