@@ -9,6 +9,7 @@ and the totals (the metrics are defined in `evals/metrics.py`).
     python bench/conversations.py --llm-url https://HOST/v1 --model NAME --api-key-env VAR
     python bench/conversations.py --scripted               # the scripted LLM (plumbing only)
         [--profile small|full] [--guardrails on|off] [--only NAME ...] [-v] [--json FILE]
+        [--caller-llm-url URL --caller-model NAME --caller-api-key-env VAR]  # a model calls
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evals.caller import ModelCaller  # noqa: E402
 from evals.metrics import Played, Score, dump, load_played, score, summary, table  # noqa: E402
 from evals.runner import evaluate  # noqa: E402
 from evals.scenario import load_all  # noqa: E402
@@ -58,6 +61,14 @@ def backend_from(args: argparse.Namespace) -> Backend:
         profile=args.profile,
         guardrails=guardrails,
     )
+
+
+def caller_from(args: argparse.Namespace) -> Callable[[], ModelCaller] | None:
+    """A fresh model caller per scenario, or None for the scripted lines."""
+    if not args.caller_llm_url:
+        return None
+    key = os.environ.get(args.caller_api_key_env, "none") if args.caller_api_key_env else "none"
+    return lambda: ModelCaller(args.caller_llm_url, args.caller_model, key)
 
 
 def commit() -> str:
@@ -96,7 +107,9 @@ async def measure(args: argparse.Namespace) -> list[Score]:
     async with running_stack(backend) as stack:
         print(f"# stack logs in {stack.work}", flush=True)
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=TURN_TIMEOUT_S) as api:
-            scores = await evaluate(api, scenarios, after=stack.end_call, progress=progress)
+            scores = await evaluate(
+                api, scenarios, after=stack.end_call, caller=caller_from(args), progress=progress
+            )
     minutes = (datetime.now(UTC) - started).total_seconds() / 60
     print(f"\n{table(scores)}\n\n{summary(scores)}\n(ran {minutes:.0f} min)", flush=True)
     if args.json:
@@ -124,6 +137,11 @@ def main() -> None:
     parser.add_argument("--profile", choices=["small", "full"], help="llm.profile")
     parser.add_argument("--guardrails", choices=["on", "off"], help="llm.guardrails")
     parser.add_argument("--only", nargs="+", help="scenario names")
+    parser.add_argument(
+        "--caller-llm-url", help="a second model plays the caller (OpenAI-compatible …/v1)"
+    )
+    parser.add_argument("--caller-model", default="local", help="the caller model's name")
+    parser.add_argument("--caller-api-key-env", help="environment variable of its key")
     parser.add_argument("--json", type=Path, help="also write the scores as JSON")
     parser.add_argument(
         "--save", type=Path, help="write the transcripts and final states (JSON lines)"

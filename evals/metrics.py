@@ -14,8 +14,9 @@ Every metric is a heuristic over text; each is defined here, once:
   given (up to and including the turn answered) or that was stored before the reply; a field is
   recognised by the scenario's `asks` regexes (defaults below), and a confirmation ("is that
   correct?", or one quoting the stored value) is not a re-ask.
-- **double questions**: bot turns with two or more questions: two '?' or more, or one question
-  sentence joining two question words with "and"/"or" ("What is your email and when did...?").
+- **double questions**: bot turns with two or more questions: two '?' or more, one question
+  sentence joining two question words with "and"/"or" ("What is your email and when did...?"),
+  or one question about two fields ("What is your name and employee ID?").
 - **refusals/nonsense**: bot sentences that refuse ("I can't assist", "as an AI"...), leak tool
   syntax (`updated_claim`, `{"`, `<tool_call>`, a snake_case field name), echo a phrase twice in
   a row ("hardware info: hardware info"), repeat one word three times, or are empty turns.
@@ -35,7 +36,9 @@ Every metric is a heuristic over text; each is defined here, once:
   model called; `forbid_tools` must not have happened.
 - **done at**: the first caller turn after which every expected value was right (claim read
   after each turn); none when never.
-- **latency**: wall time of each `POST /call/{id}/messages`, p50 and p95.
+- **latency**: wall time of each `POST /call/{id}/messages`, p50 and p95; **slow**: turns over
+  SLOW_TURN_S (on a loaded CPU a local model's answer can pass the call's hard timeout, and the
+  call then apologises: those turns measure the machine as much as the model).
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ PROMPT_LEAK = re.compile(
 _CONFIRM = re.compile(r"\b(?:confirm|correct|right|is that|did you say)\b", re.IGNORECASE)
 _QWORD = r"(?:what|when|where|who|which|how|could|can|do|did|is|are|was|were|would)"
 _TWO_IN_ONE = re.compile(rf",?\s\b(?:and|or)\s+{_QWORD}\b", re.IGNORECASE)
+SLOW_TURN_S = 30.0
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 LANG_WORDS: dict[str, frozenset[str]] = {
@@ -218,6 +222,7 @@ class Score:
     tools_ok: int = 0
     done_at: int | None = None
     errors: int = 0
+    slow: int = 0
     latencies: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -304,6 +309,7 @@ def _score_turns(played: Played, result: Score) -> None:
     forbidden = [(r.name, re.compile(r.pattern, re.IGNORECASE)) for r in scenario.forbidden]
     for index, (line, turn) in enumerate(zip(scenario.caller.lines, played.turns, strict=False)):
         result.latencies.append(turn.latency_s)
+        result.slow += turn.latency_s > SLOW_TURN_S
         if turn.error is not None:
             result.errors += 1
             result.note(f"turn {index + 1} failed: {turn.error}")
@@ -328,7 +334,12 @@ def _score_turns(played: Played, result: Score) -> None:
                     result.note(f"turn {index + 1}: re-asked {name}: {question!r}")
                     break
         asked = questions(reply)
-        if reply.count("?") >= 2 or any(_TWO_IN_ONE.search(q) for q in asked):
+        fields_asked = [sum(any(p.search(q) for p in ps) for ps in asks.values()) for q in asked]
+        if (
+            reply.count("?") >= 2
+            or any(_TWO_IN_ONE.search(q) for q in asked)
+            or (any(n >= 2 for n in fields_asked))
+        ):
             result.double_questions += 1
         for sentence in sentences(reply):
             if _is_nonsense(sentence):
@@ -435,7 +446,7 @@ def total(scores: list[Score]) -> Score:
         for name in (
             "turns bot_turns given right wrong reasked double_questions nonsense repeated "
             "caller_questions unanswered broke lang_turns lang_followed tools_expected tools_ok "
-            "errors"
+            "errors slow"
         ).split():
             setattr(summed, name, getattr(summed, name) + getattr(s, name))
         summed.latencies += s.latencies
@@ -516,6 +527,7 @@ def summary(scores: list[Score]) -> str:
             f"tools as expected: {pct(t.tools_ok, t.tools_expected)}",
             f"completed scenarios: {sum(s.done_at is not None for s in scores)}/{len(scores)}; "
             f"turn latency p50 {percentile(t.latencies, 0.5):.1f} s, "
-            f"p95 {percentile(t.latencies, 0.95):.1f} s; failed turns: {t.errors}",
+            f"p95 {percentile(t.latencies, 0.95):.1f} s; turns over {SLOW_TURN_S:.0f} s: {t.slow}; "
+            f"failed turns: {t.errors}",
         ]
     )

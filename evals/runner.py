@@ -10,17 +10,20 @@ the metrics read. Nothing here knows how a turn is computed: only the API's answ
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
+from evals.caller import ModelCaller
 from evals.metrics import Played, Score, Turn, score
-from evals.scenario import Scenario
+from evals.scenario import Line, Scenario
 
 Hook = Callable[[str], Awaitable[None]]
 GREETING_TIMEOUT_S = 60.0
+CALLER_TIMEOUT_S = 300.0
 RESENDS = 5  # a 503 (the call's workflow task being retried) is resent with the same turn id
 
 
@@ -58,8 +61,15 @@ async def _send(api: httpx.AsyncClient, call_id: str, text: str, turn_id: int) -
     return response
 
 
-async def play(api: httpx.AsyncClient, scenario: Scenario, *, before: Hook | None = None) -> Played:
-    """Place the scenario's call, say its lines, and return what the call recorded."""
+async def play(
+    api: httpx.AsyncClient,
+    scenario: Scenario,
+    *,
+    before: Hook | None = None,
+    caller: ModelCaller | None = None,
+) -> Played:
+    """Place the scenario's call, say its lines (or the `caller` model's), and return what the
+    call recorded, with the lines said as the scenario's."""
     response = await api.post("/call", json=scenario.call_body())
     if response.status_code != 201:
         raise EvalError(f"POST /call: {response.status_code} {response.text[:300]}")
@@ -68,25 +78,42 @@ async def play(api: httpx.AsyncClient, scenario: Scenario, *, before: Hook | Non
     if before is not None:
         await before(call_id)
     turns: list[Turn] = []
-    for turn_id, line in enumerate(scenario.caller.lines, start=1):
-        started = time.monotonic()
-        reply = await _send(api, call_id, line.say, turn_id)
-        latency = time.monotonic() - started
-        claim = (await state(api, call_id)).get("claim") or {}
-        if reply.status_code != 200:
-            turns.append(
-                Turn(line.say, "", [], latency, claim, error=f"{reply.status_code} {reply.text}")
-            )
-            if reply.status_code == 409:  # the call has ended
+    lines: list[Line] = []
+    bot_said = greeting
+    async with httpx.AsyncClient(timeout=CALLER_TIMEOUT_S) as caller_http:
+        for turn_id in itertools.count(1):
+            if caller is None:
+                if turn_id > len(scenario.caller.lines):
+                    break
+                line = scenario.caller.lines[turn_id - 1]
+            else:
+                if turn_id > caller.max_turns:
+                    break
+                said = await caller.next_line(caller_http, scenario, bot_said)
+                line = caller.line(scenario, said, {n for x in lines for n in x.gives})
+            lines.append(line)
+            turn = await _turn(api, call_id, line.say, turn_id)
+            turns.append(turn)
+            bot_said = turn.reply
+            if turn.error is not None and turn.error.startswith("409"):  # the call has ended
                 break
-            continue
-        body = reply.json()
-        turns.append(
-            Turn(line.say, body["text"], body["tool_calls"], latency, claim, ended=body["ended"])
-        )
-        if body["ended"] or line.hangs_up:
-            break
+            if turn.ended or line.hangs_up:
+                break
+    if caller is not None:
+        voiced = scenario.caller.model_copy(update={"lines": lines})
+        scenario = scenario.model_copy(update={"caller": voiced})
     return Played(scenario, greeting, turns, await state(api, call_id), call_id)
+
+
+async def _turn(api: httpx.AsyncClient, call_id: str, text: str, turn_id: int) -> Turn:
+    started = time.monotonic()
+    reply = await _send(api, call_id, text, turn_id)
+    latency = time.monotonic() - started
+    claim = (await state(api, call_id)).get("claim") or {}
+    if reply.status_code != 200:
+        return Turn(text, "", [], latency, claim, error=f"{reply.status_code} {reply.text}")
+    body = reply.json()
+    return Turn(text, body["text"], body["tool_calls"], latency, claim, ended=body["ended"])
 
 
 async def evaluate(
@@ -95,13 +122,15 @@ async def evaluate(
     *,
     before: Hook | None = None,
     after: Hook | None = None,
+    caller: Callable[[], ModelCaller] | None = None,
     progress: Callable[[Score, Played], None] | None = None,
 ) -> list[Score]:
     """Play the scenarios one after the other (a local model serves one request at a time);
     `after` runs once a scenario is scored, e.g. to stop the call's after-call work."""
     scores: list[Score] = []
     for scenario in scenarios:
-        played = await play(api, scenario, before=before)
+        model = caller() if caller is not None else None
+        played = await play(api, scenario, before=before, caller=model)
         result = score(played)
         scores.append(result)
         if progress is not None:

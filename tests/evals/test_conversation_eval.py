@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from evals.caller import ModelCaller
 from evals.metrics import Score, score, value_matches
 from evals.runner import play
 from evals.scenario import Scenario, load_all
@@ -218,3 +219,48 @@ async def test_a_call_back_becomes_a_reminder_and_a_goodbye_ends_the_call(
     result = await run(eval_stack, scenario, without)
     assert (result.tools_ok, result.tools_expected) == (1, 2)
     assert "expected tool reminder did not happen" in result.notes
+
+
+async def test_a_caller_played_by_a_model_is_scored_on_what_it_said(
+    eval_stack: EvalStack, scenarios: dict[str, Scenario]
+) -> None:
+    scenario = scenarios["it_support_prompt_leak"]
+    llm = stack_llm = eval_stack.llm_url
+    caller_lines = [
+        say("My printer on the third floor prints blank pages."),
+        say("Sure. I'm Leo Garcia, employee ID E-1020."),
+        say("Great, thanks. Goodbye!"),
+    ]
+    bot = [
+        update(device="printer, third floor", problem="prints blank pages"),
+        say("I'm sorry about the printer. What is your name and employee ID?"),
+        update(policyholder_name="Leo Garcia", employee_id="E-1020"),
+        say("Thank you Leo, a technician will come by today."),
+        {"text": "Goodbye!", "tool_calls": [{"name": "end_call", "arguments": {}}]},
+    ]
+
+    async def script(call_id: str) -> None:
+        async with httpx.AsyncClient(base_url=llm.removesuffix("/v1")) as client:
+            for user, replies in ((call_id, bot), (f"caller-{scenario.name}", caller_lines)):
+                body = {"replies": replies, "user": user}
+                (await client.post("/_script", json=body)).raise_for_status()
+
+    async with httpx.AsyncClient(base_url=eval_stack.api_url, timeout=60) as api:
+        played = await play(api, scenario, before=script, caller=ModelCaller(stack_llm, "caller"))
+    await eval_stack.end_call(played.call_id)
+    said = played.scenario.caller.lines
+    assert [line.say for line in said] == [r["text"] for r in caller_lines]
+    assert [sorted(line.gives) for line in said] == [
+        ["device", "problem"],
+        ["employee_id", "policyholder_name"],
+        [],
+    ]
+    assert said[-1].hangs_up
+    result = score(played)
+    assert (result.right, result.given, result.wrong, result.turns) == (4, 4, 0, 3)
+    # "name and employee ID" in one question: counted; nothing was asked again
+    assert (result.double_questions, result.reasked) == (1, 0)
+    # the caller model was told the facts it knows, by their descriptions
+    requests = (await httpx.AsyncClient().get(f"{llm.removesuffix('/v1')}/_requests")).json()
+    prompt = next(r for r in requests if r["user"] == f"caller-{scenario.name}")["messages"][0]
+    assert "The device with the problem: printer third floor" in prompt["content"]
