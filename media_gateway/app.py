@@ -157,9 +157,9 @@ async def media(request: web.Request) -> web.WebSocketResponse:
         await socket.close(code=INTERNAL_ERROR, message=b"internal error")
     finally:
         session.closed = True
+        _forget(request.app[SESSIONS], call_id)
         if session.call is not None:
             await session.call.close()
-        _forget(request.app[SESSIONS], call_id)
         log.info("media for call %s closed after %d frames", call_id, session.frames)
     return socket
 
