@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from temporalio.testing import ActivityEnvironment
 
 from activities.llm import LlmActivities
@@ -25,9 +26,10 @@ from core.llm_server import (
 from core.redis_server import free_port
 from core.settings import LlmModelSettings, LlmSettings
 from domain.call import CallInitiate, CallState, Message, Persona
-from domain.contracts import LlmTurnInput, LlmTurnResult, SentenceEvent
+from domain.contracts import LlmTurnInput, LlmTurnResult
 from providers.llm import OpenAiChat
 from providers.llm.models import QWEN_CODER_05B
+from providers.sentences.redis_stream import RedisSentenceStream
 
 
 @pytest.fixture(scope="module")
@@ -130,17 +132,9 @@ async def test_a_completion_streams_through_the_project_client(local_llm: str) -
     assert chunks[-1].finish_reason in ("stop", "length")
 
 
-class Sentences:
-    def __init__(self) -> None:
-        self.events: list[SentenceEvent] = []
-
-    async def append(self, call_id: str, event: SentenceEvent) -> str:
-        del call_id
-        self.events.append(event)
-        return f"{len(self.events)}-0"
-
-
-async def test_a_small_profile_turn_with_guardrails_on_the_real_model(local_llm: str) -> None:
+async def test_a_small_profile_turn_with_guardrails_on_the_real_model(
+    local_llm: str, redis: Redis
+) -> None:
     settings = LlmSettings(
         fast=model_settings(local_llm),
         slow=model_settings(local_llm),
@@ -149,7 +143,7 @@ async def test_a_small_profile_turn_with_guardrails_on_the_real_model(local_llm:
         guardrails=True,
     )
     chat = OpenAiChat(settings.fast)
-    sentences = Sentences()
+    sentences = RedisSentenceStream(redis)
     now = datetime.now(UTC)
     call = CallState(
         call_id="local-llm-test",
@@ -177,5 +171,6 @@ async def test_a_small_profile_turn_with_guardrails_on_the_real_model(local_llm:
         {"field": "policyholder_email", "value": "jean@example.com"}
     ]
     # Whatever the model said was spoken sentence by sentence.
-    spoken = [e.text for e in sentences.events if e.kind == "sentence"]
+    events = [e for _, e in await sentences.read("local-llm-test")]
+    spoken = [e.text for e in events if e.kind == "sentence"]
     assert " ".join(spoken) == result.content
