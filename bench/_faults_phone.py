@@ -18,6 +18,7 @@ import math
 import time
 import uuid
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,10 +123,11 @@ class Line:
         before = [n for t, n in self.timeline if t <= at]
         return before[-1] if before else 0
 
-    async def until_quiet(self, timeout: float = 40.0) -> None:
-        """Until audio arrived and then none for `QUIET_S` (or the timeout)."""
+    async def until_quiet(self, timeout: float = 40.0, since: int | None = None) -> None:
+        """Until audio arrived (past position `since`, default now) and then none for
+        `QUIET_S` (or the timeout)."""
         deadline = time.monotonic() + timeout
-        start = self.received
+        start = self.received if since is None else since
         while time.monotonic() < deadline:
             await asyncio.sleep(0.1)
             recent = [n for t, n in self.timeline if t >= time.time() - QUIET_S]
@@ -163,6 +165,14 @@ async def _stored(stack: FaultStack, call_id: str) -> dict[str, Any]:
     from bench._faults_cases import stored_call
 
     return await stored_call(stack, call_id)
+
+
+async def _first(*waits: Coroutine[Any, Any, None]) -> None:
+    tasks = [asyncio.create_task(w) for w in waits]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _answered(stack: FaultStack, call_id: str, turn: int, timeout: float = 20.0) -> None:
@@ -230,17 +240,23 @@ async def run_phone_trial(stack: FaultStack, case: Case) -> Trial:
                 await asyncio.sleep(CALLER_S * 0.4)
                 fault_at = time.time()
                 restart_s = await case.inject(stack, call_id)
-            await _answered(stack, call_id, 1)
-            await line.until_quiet(timeout=20)
+            if case.when == "caller":
+                # Cut off, the caller waits for an answer or for the bot to say something else
+                # (a request to repeat), whichever comes first.
+                await _first(_answered(stack, call_id, 1), line.until_quiet(20, line.received))
+                await asyncio.sleep(2.0)  # an answer being stored as its audio ends
+            else:
+                await _answered(stack, call_id, 1)
+            await line.until_quiet(20, line.marks[1])
             repeated = False
             if "Caller turn 1." not in _turn_texts(await _stored(stack, call_id)):
                 repeated = True  # nothing answered it: a caller says it again
                 await line.say(1)
                 await _answered(stack, call_id, 1)
-                await line.until_quiet(timeout=20)
+                await line.until_quiet(20, line.marks[1])
             await line.say(2)
             await _answered(stack, call_id, 2)
-            await line.until_quiet()
+            await line.until_quiet(40, line.marks[2])
             await asyncio.sleep(0.5)
         finally:
             await line.stop()
