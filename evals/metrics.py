@@ -34,6 +34,8 @@ Every metric is a heuristic over text; each is defined here, once:
 - **tools**: expected `end_call` (the call ended), `transfer` (a handoff), `reminder` (a
   reminder exists), `switch_language` (the call's language changed), or any tool name the
   model called; `forbid_tools` must not have happened.
+- **clean**: bot turns with none of the per-turn faults above (a wrong stored value is not
+  per turn and is not counted here).
 - **done at**: the first caller turn after which every expected value was right (claim read
   after each turn); none when never.
 - **latency**: wall time of each `POST /call/{id}/messages`, p50 and p95; **slow**: turns over
@@ -206,6 +208,7 @@ class Score:
     name: str
     turns: int = 0
     bot_turns: int = 0
+    clean_turns: int = 0  # bot turns with none of the faults below
     given: int = 0
     right: int = 0
     wrong: int = 0
@@ -307,6 +310,7 @@ def _score_turns(played: Played, result: Score) -> None:
     claim_before: dict[str, str | None] = {}
     switched_to: str | None = None
     forbidden = [(r.name, re.compile(r.pattern, re.IGNORECASE)) for r in scenario.forbidden]
+    faulty: set[int] = set()
     for index, (line, turn) in enumerate(zip(scenario.caller.lines, played.turns, strict=False)):
         result.latencies.append(turn.latency_s)
         result.slow += turn.latency_s > SLOW_TURN_S
@@ -321,6 +325,7 @@ def _score_turns(played: Played, result: Score) -> None:
         if not reply.strip():
             if not turn.ended:
                 result.nonsense += 1
+                faulty.add(index)
                 result.note(f"turn {index + 1}: empty reply")
             claim_before = turn.claim_after
             continue
@@ -331,36 +336,39 @@ def _score_turns(played: Played, result: Score) -> None:
             for name in sorted(known):
                 if any(p.search(question) for p in asks.get(name, [])):
                     result.reasked += 1
+                    faulty.add(index)
                     result.note(f"turn {index + 1}: re-asked {name}: {question!r}")
                     break
         asked = questions(reply)
         fields_asked = [sum(any(p.search(q) for p in ps) for ps in asks.values()) for q in asked]
-        if (
-            reply.count("?") >= 2
-            or any(_TWO_IN_ONE.search(q) for q in asked)
-            or (any(n >= 2 for n in fields_asked))
-        ):
+        two_in_one = any(_TWO_IN_ONE.search(q) for q in asked) or any(n >= 2 for n in fields_asked)
+        if reply.count("?") >= 2 or two_in_one:
             result.double_questions += 1
+            faulty.add(index)
         for sentence in sentences(reply):
             if _is_nonsense(sentence):
                 result.nonsense += 1
+                faulty.add(index)
                 result.note(f"turn {index + 1}: nonsense {sentence!r}")
             norm = normalise(sentence)
             if len(norm.split()) >= 4:
                 if norm in said_before:
                     result.repeated += 1
+                    faulty.add(index)
                     result.note(f"turn {index + 1}: repeated {sentence!r}")
                 said_before.add(norm)
         if line.asks:
             result.caller_questions += 1
             if not _addresses(line.say, line.answer, reply):
                 result.unanswered += 1
+                faulty.add(index)
                 result.note(f"turn {index + 1}: unanswered {line.say!r}")
         broke = [n for n, p in forbidden if p.search(reply)]
         if PROMPT_LEAK.search(reply):
             broke.append("prompt leak")
         if broke:
             result.broke += 1
+            faulty.add(index)
             result.note(f"turn {index + 1}: broke {', '.join(broke)}")
         if line.lang is not None:
             switched_to = line.lang
@@ -369,6 +377,7 @@ def _score_turns(played: Played, result: Score) -> None:
             if language_of(reply) == switched_to:
                 result.lang_followed += 1
         claim_before = turn.claim_after
+    result.clean_turns = result.bot_turns - len(faulty)
 
 
 def _quotes_value(question: str, claim: dict[str, str | None]) -> bool:
@@ -444,9 +453,9 @@ def total(scores: list[Score]) -> Score:
     summed = Score(name="TOTAL")
     for s in scores:
         for name in (
-            "turns bot_turns given right wrong reasked double_questions nonsense repeated "
-            "caller_questions unanswered broke lang_turns lang_followed tools_expected tools_ok "
-            "errors slow"
+            "turns bot_turns clean_turns given right wrong reasked double_questions nonsense "
+            "repeated caller_questions unanswered broke lang_turns lang_followed tools_expected "
+            "tools_ok errors slow"
         ).split():
             setattr(summed, name, getattr(summed, name) + getattr(s, name))
         summed.latencies += s.latencies
@@ -458,6 +467,7 @@ def total(scores: list[Score]) -> Score:
 COLUMNS = (
     ("scenario", 28),
     ("turns", 5),
+    ("clean", 5),
     ("right/given", 11),
     ("wrong", 5),
     ("re-ask", 6),
@@ -481,6 +491,7 @@ def row(s: Score) -> list[str]:
     return [
         s.name,
         str(s.turns),
+        f"{s.clean_turns}/{s.bot_turns}",
         f"{s.right}/{s.given}",
         str(s.wrong),
         str(s.reasked),
@@ -518,7 +529,8 @@ def summary(scores: list[Score]) -> str:
     return "\n".join(
         [
             f"claim values right: {pct(t.right, t.given)}; wrong values stored: {t.wrong}",
-            f"bot turns: {t.bot_turns}; re-asked answered fields: {t.reasked}; "
+            f"bot turns free of faults: {pct(t.clean_turns, t.bot_turns)}",
+            f"re-asked answered fields: {t.reasked}; "
             f"turns with 2+ questions: {pct(t.double_questions, t.bot_turns)}",
             f"refusal/nonsense sentences: {t.nonsense}; repeated sentences: {t.repeated}",
             f"caller questions unanswered: {pct(t.unanswered, t.caller_questions)}; "

@@ -124,6 +124,7 @@ async def test_a_good_bot_scores_full_marks(
     )
     assert (result.unanswered, result.caller_questions, result.broke) == (0, 2, 0)
     assert (result.done_at, result.turns, result.bot_turns, result.errors) == (6, 6, 6, 0)
+    assert result.clean_turns == 6
     assert (result.tools_ok, result.tools_expected) == (1, 1)  # no end_call
     assert len(result.latencies) == 6 and all(0 < s < 30 for s in result.latencies)
 
@@ -161,6 +162,7 @@ async def test_each_fault_of_a_bad_bot_is_counted(
     assert (result.unanswered, result.caller_questions) == (2, 2)
     assert result.broke == 1
     assert result.done_at is None
+    assert (result.clean_turns, result.bot_turns) == (2, 6)  # turns 5 and 6 had no fault
 
 
 async def test_a_language_switch_and_the_tools_are_checked(
