@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from domain.call import E164, MAX_TASK_CHARS, CallState, CallStatus, LanguageConfig
 from domain.claim import ClaimField
 from domain.contracts import MAX_TURN_CHARS
+from domain.phrases import PhraseOverrides
+from domain.prompt_templates import PromptOverrides
 
 
 class CallCreate(BaseModel):
@@ -23,6 +25,17 @@ class CallCreate(BaseModel):
     prosody_rate: float | None = Field(default=None, ge=0.75, le=1.25)
     claim: list[ClaimField] | None = Field(default=None, max_length=50)
     lang: LanguageConfig | None = None
+    phrases: PhraseOverrides | None = Field(
+        default=None,
+        description=(
+            'Phrases for this call, by language then key (`{"fr": {"hello": "Bonjour, ici '
+            '{bot_name}."}}`), over the configured ones; placeholders are checked (422)'
+        ),
+    )
+    prompts: PromptOverrides | None = Field(
+        default=None,
+        description='System prompt templates for this call ("system", "chat", "small").',
+    )
 
 
 class CallCreated(BaseModel):

@@ -6,6 +6,7 @@ environment (`CALLCENTER_LLM__FAST__MODEL=gpt-4.1-nano`). Invalid configuration 
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,10 @@ from pydantic_settings import (
 from domain.attributes import phone_key
 from domain.call import DEFAULT_TASK, LanguageConfig
 from domain.claim import DEFAULT_CLAIM, ClaimField
+from domain.phrases import PhraseOverrides, missing_languages
+from domain.prompt_templates import PromptOverrides
+
+log = logging.getLogger(__name__)
 
 
 class LlmModelSettings(BaseModel):
@@ -316,6 +321,22 @@ class ConversationSettings(BaseModel):
     task: str = DEFAULT_TASK
     claim: list[ClaimField] = Field(default_factory=lambda: list(DEFAULT_CLAIM))
     lang: LanguageConfig = Field(default_factory=LanguageConfig)
+    # Phrase overrides by language ("fr" or "fr-CA") then phrase key (`domain/phrases`), and
+    # system prompt templates ("system", "chat", "small"): placeholders are checked here.
+    phrases: PhraseOverrides = Field(default_factory=dict)
+    prompts: PromptOverrides = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _warn_untranslated(self) -> ConversationSettings:
+        codes = [lang.short_code for lang in self.lang.availables]
+        untranslated = missing_languages(codes, self.phrases)
+        if untranslated:
+            log.warning(
+                "no phrase table for %s: their static phrases are spoken in English until "
+                "conversation.phrases gives them",
+                ", ".join(untranslated),
+            )
+        return self
 
 
 class Settings(BaseSettings):

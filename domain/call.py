@@ -10,6 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from domain.claim import DEFAULT_CLAIM, ClaimField, full_schema
 from domain.phone import to_e164
+from domain.phrases import PhraseOverrides
+from domain.prompt_templates import PromptOverrides
 
 MAX_TASK_CHARS = 4_000
 
@@ -101,6 +103,9 @@ class CallInitiate(BaseModel):
     prosody_rate: float = Field(default=1.0, ge=0.75, le=1.25)
     claim: list[ClaimField] = Field(default_factory=lambda: list(DEFAULT_CLAIM), max_length=50)
     lang: LanguageConfig = Field(default_factory=LanguageConfig)
+    # Phrase and prompt templates that replace the shipped ones for this call (checked).
+    phrases: PhraseOverrides = Field(default_factory=dict)
+    prompts: PromptOverrides = Field(default_factory=dict)
 
     @field_validator("claim")
     @classmethod

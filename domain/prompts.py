@@ -11,141 +11,51 @@ from domain.call import Action, CallState, Message, Persona, Style
 from domain.claim import ClaimField
 from domain.guardrails import next_missing_field
 from domain.phone import timezone_for
+from domain.phrases import SHIPPED, menu_sentence, render
+from domain.prompt_templates import PROMPT_TEMPLATES, PromptName
 from domain.tools import TOOL_NAMES, ToolName, tool_schemas
 
 # "full": the reference's prompts and tool schemas, for hosted models. "small": a short prompt
 # for a local model of about a billion parameters (tools described in text, one example).
 Profile = Literal["small", "full"]
 
-DEFAULT_SYSTEM_TPL = """\
-Assistant is called {bot_name} and is working in a call center for the company {bot_company} \
-as an expert with 20 years of experience. {bot_company} is a well-known and trusted company. \
-Assistant is proficient in English and in the customer's language.
-
-Today is {date}. The customer is calling from {phone_number}. The call center number is \
-{bot_phone_number}."""
-
-CHAT_SYSTEM_TPL = """\
-# Objective
-{task}
-
-# Rules
-- Answer in {default_lang}, unless the customer speaks another language or asks for one
-- Ask at most two questions at a time, and keep answers to one or two short sentences
-- Use simple words, no lists, no Markdown: everything you write is spoken on the phone
-- Store every fact the customer gives as soon as you hear it, with the tools
-- When the customer spells letters or digits, write them back exactly
-- Never invent a value; if unsure, ask the customer to repeat
-- Do not greet again if the conversation already started
-- Use a filler before a tool when the customer waits, e.g. "Let me note that."
-- Only the tools listed exist; call them instead of describing what you would do
-
-# Steps, new conversation
-1. Greet the customer and ask how you can help
-2. Collect the claim fields, one or two at a time
-3. Propose a follow-up and create a reminder for it
-4. Summarise and say goodbye when everything is collected
-
-# Steps, ongoing conversation
-1. Acknowledge that you are continuing an earlier conversation, do not re-introduce yourself
-2. Go on with what is missing in the claim
-
-# Output format
-style=[one of {styles}] the sentence to say
-Conversation messages are prefixed with action=[one of {actions}].
-
-# Claim, as stored so far (JSON)
-{claim}
-
-# Reminders (JSON)
-{reminders}
-
-# Company
-{bot_company}"""
-
 DOCUMENTS_TPL = "# Internal documentation you can use\n{documents}"
 
 NEXT_FIELD_TPL = "\n\n# Next question\nAsk the customer for {field}; do not ask for anything else."
 
-# The small profile. A model of about a billion parameters never emits native tool calls and
-# copies what it reads: a short prompt, no lists, only the three tools a phone claim needs, in
-# the tool format Qwen models are trained on (their chat template's own wording), with one
-# example whose value cannot pass for data. What changes during the call (date, claim so far,
-# next field) ends the system message: the static part before it (persona and tools, about 450
-# tokens) stays in llama.cpp's KV cache from turn to turn and call to call.
-SMALL_SYSTEM_TPL = """\
-You are {bot_name}, a phone assistant at {bot_company}, an insurance company. You help the \
-caller with their claim. Answer in the caller's language ({lang}), in one or two short \
-sentences, and ask one question at a time. Never make up information: only use what the \
-caller said. No lists.
-
-# Tools
-
-You may call one or more functions to assist with the user query.
-
-You are provided with function signatures within <tools></tools> XML tags:
-<tools>
-{tools}
-</tools>
-
-For each function call, return a json object with function name and arguments within \
-<tool_call></tool_call> XML tags:
-<tool_call>
-{{"name": <function-name>, "arguments": <args-json-object>}}
-</tool_call>
-Example:
-<tool_call>
-{{"name": "updated_claim", "arguments": {{"updates": [{{"field": "incident_location", \
-"value": "<the place the caller named>"}}]}}}}
-</tool_call>
-
-# Now
-Today is {date}. Saved so far: {saved}.{next}"""
-
 SMALL_TOOLS = frozenset({ToolName.UPDATED_CLAIM, ToolName.TALK_TO_HUMAN, ToolName.END_CALL})
 
-# Static phrases spoken without the LLM. English is the source; other languages are given
-# here so a call never waits on a translation service for them.
-PHRASES: dict[str, dict[str, str]] = {
-    "en": {
-        "hello": "Hello, I'm {bot_name} from {bot_company}. How can I help you today?",
-        "goodbye": "Thank you for calling {bot_company}. Have a nice day, goodbye!",
-        "error": "Sorry, I had a technical problem. Could you repeat that, please?",
-        "timeout_silence": "Are you still there?",
-        "timeout_loading": "Let me check that for you, one moment.",
-        "connect_agent": "I'm connecting you to an agent, please hold.",
-        "end_call_to_connect_agent": "Of course, I'm transferring you to a human agent now.",
-        "calltransfer_failure": "Sorry, I could not reach an agent. Let's continue together.",
-        "ivr_language": "For English, press 1.",
-        "content_filter": "Sorry, I can't talk about that. How else can I help with your claim?",
-        "hold": "One moment, please.",
-        "media_lost": "Sorry, a technical problem cuts this call short. Please call us back. "
-        "Goodbye!",
-    },
-    "fr": {
-        "hello": "Bonjour, je suis {bot_name} de {bot_company}. Comment puis-je vous aider ?",
-        "goodbye": "Merci d'avoir appelé {bot_company}. Bonne journée, au revoir !",
-        "error": "Désolée, j'ai eu un problème technique. Pouvez-vous répéter, s'il vous plaît ?",
-        "timeout_silence": "Êtes-vous toujours là ?",
-        "timeout_loading": "Je vérifie cela pour vous, un instant.",
-        "connect_agent": "Je vous mets en relation avec un conseiller, ne quittez pas.",
-        "end_call_to_connect_agent": "Bien sûr, je vous transfère à un conseiller.",
-        "calltransfer_failure": "Désolée, aucun conseiller n'est disponible. Continuons ensemble.",
-        "ivr_language": "Pour le français, tapez 2.",
-        "content_filter": "Désolée, je ne peux pas parler de cela. Revenons à votre dossier.",
-        "hold": "Un instant, s'il vous plaît.",
-        "media_lost": "Désolée, un problème technique interrompt cet appel. Rappelez-nous. "
-        "Au revoir !",
-    },
-}
+# The shipped phrase tables, by primary language (the gateway's own phrases read them too).
+PHRASES = SHIPPED
 
 
 def phrase(key: str, call: CallState) -> str:
-    """A static phrase in the call's current language (English when not translated)."""
-    lang = call.lang.short_code.split("-")[0]
-    table = PHRASES.get(lang, PHRASES["en"])
-    text = table.get(key) or PHRASES["en"][key]
-    return text.format(bot_name=call.initiate.bot_name, bot_company=call.initiate.bot_company)
+    """A static phrase in the call's current language: the call's override, the shipped table,
+    or English."""
+    initiate = call.initiate
+    return render(
+        key,
+        call.lang.short_code,
+        initiate.phrases,
+        bot_name=initiate.bot_name,
+        bot_company=initiate.bot_company,
+    )
+
+
+def language_menu(call: CallState, short_codes: list[str]) -> str:
+    """The language menu, each entry in its own language with the digit that picks it."""
+    initiate = call.initiate
+    return menu_sentence(
+        short_codes,
+        initiate.phrases,
+        bot_name=initiate.bot_name,
+        bot_company=initiate.bot_company,
+    )
+
+
+def prompt_template(call: CallState, name: PromptName) -> str:
+    """A system prompt template: the call's override, else the built-in one."""
+    return call.initiate.prompts.get(name) or PROMPT_TEMPLATES[name]
 
 
 def format_date(now: datetime, tz_name: str) -> str:
@@ -160,28 +70,26 @@ def system_prompts(
     With `slot_hint`, the second one ends with the single claim field to ask for next.
     """
     initiate = call.initiate
-    tz_name = timezone_for(initiate.phone_number)
-    default = DEFAULT_SYSTEM_TPL.format(
-        bot_name=initiate.bot_name,
-        bot_company=initiate.bot_company,
-        bot_phone_number=initiate.bot_phone_number or "unknown",
-        phone_number=initiate.phone_number,
-        date=format_date(now, tz_name),
-    )
-    schema = call.claim_schema()
-    claim = {f.name: call.claim.get(f.name) for f in schema}
+    claim = {f.name: call.claim.get(f.name) for f in call.claim_schema()}
     reminders = [
         r.model_dump(mode="json", exclude={"created_at", "updated_at"}) for r in call.reminders
     ]
-    chat = CHAT_SYSTEM_TPL.format(
-        task=initiate.task,
-        default_lang=call.lang.short_code,
-        bot_company=initiate.bot_company,
-        actions=", ".join(a.value for a in Action),
-        styles=", ".join(s.value for s in Style),
-        claim=json.dumps(claim, ensure_ascii=False),
-        reminders=json.dumps(reminders, ensure_ascii=False),
-    )
+    # Both templates get every value, so an override of either may use any of them.
+    values = {
+        "bot_name": initiate.bot_name,
+        "bot_company": initiate.bot_company,
+        "bot_phone_number": initiate.bot_phone_number or "unknown",
+        "phone_number": initiate.phone_number,
+        "date": format_date(now, timezone_for(initiate.phone_number)),
+        "task": initiate.task,
+        "default_lang": call.lang.short_code,
+        "actions": ", ".join(a.value for a in Action),
+        "styles": ", ".join(s.value for s in Style),
+        "claim": json.dumps(claim, ensure_ascii=False),
+        "reminders": json.dumps(reminders, ensure_ascii=False),
+    }
+    default = prompt_template(call, "system").format(**values)
+    chat = prompt_template(call, "chat").format(**values)
     field = next_missing_field(call) if slot_hint else None
     if field is not None:
         chat += NEXT_FIELD_TPL.format(field=_describe(field))
@@ -209,7 +117,7 @@ def small_system_prompt(call: CallState, now: datetime, *, slot_hint: bool) -> d
             if field is not None
             else " Everything is saved: ask if there is anything else."
         )
-    content = SMALL_SYSTEM_TPL.format(
+    content = prompt_template(call, "small").format(
         bot_name=call.initiate.bot_name,
         bot_company=call.initiate.bot_company,
         lang=call.lang.short_code,
@@ -217,6 +125,7 @@ def small_system_prompt(call: CallState, now: datetime, *, slot_hint: bool) -> d
         date=format_date(now, timezone_for(call.initiate.phone_number)),
         saved=saved or "nothing yet",
         next=next_line,
+        task=call.initiate.task,
     )
     return {"role": "system", "content": content}
 

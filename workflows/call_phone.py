@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         TransferInput,
         TransferResult,
     )
-    from domain.prompts import phrase
+    from domain.prompts import language_menu, phrase
     from workflows.call_base import CallBase
 
 GOODBYE = "goodbye"
@@ -136,10 +136,8 @@ class PhoneCall(CallBase):
     async def _language_menu(self) -> None:
         call = self.call
         langs = call.initiate.lang.availables
-        prompt = " ".join(
-            phrase("ivr_language", call.model_copy(update={"lang_short_code": lang.short_code}))
-            for lang in langs
-        )
+        # Text only (an activity's input): the n-th language is offered with the tone it has.
+        prompt = language_menu(call, [lang.short_code for lang in langs[: len(TONES)]])
         await self._action(
             "recognize",
             RecognizeInput(

@@ -40,6 +40,12 @@ def initiate_from(body: CallCreate, services: ServicesDep) -> CallInitiate:
     defaults = services.settings.conversation.model_dump()
     given = body.model_dump(exclude_none=True)
     merged: dict[str, Any] = {**defaults, **given}
+    # A call's phrases override the configured ones per language and key, not as a whole.
+    merged["phrases"] = {
+        lang: {**defaults["phrases"].get(lang, {}), **given.get("phrases", {}).get(lang, {})}
+        for lang in {**defaults["phrases"], **given.get("phrases", {})}
+    }
+    merged["prompts"] = {**defaults["prompts"], **given.get("prompts", {})}
     try:
         return CallInitiate.model_validate(merged)
     except ValidationError as exc:
