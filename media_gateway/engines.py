@@ -11,16 +11,19 @@ from dataclasses import dataclass, field
 
 from providers.speech.audio import Resampler, resample, rms
 from providers.speech.base import (
+    ExpressiveTextToSpeech,
     SpeechStream,
     SpeechToText,
     StreamingSpeechToText,
     TextToSpeech,
     Transcript,
     Vad,
+    speaks_styles,
 )
 
 __all__ = [
     "Engines",
+    "ExpressiveTextToSpeech",
     "Resampler",
     "SpeechStream",
     "SpeechToText",
@@ -30,6 +33,7 @@ __all__ = [
     "Vad",
     "resample",
     "rms",
+    "speaks_styles",
 ]
 
 

@@ -14,7 +14,7 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable
 
-from media_gateway.engines import TextToSpeech
+from media_gateway.engines import ExpressiveTextToSpeech, TextToSpeech, speaks_styles
 
 MAX_CACHED_CHARS = 300  # long, one-off LLM sentences are not worth keeping
 # Where a sentence may be cut and still sound right (a head is looked up up to such a mark).
@@ -22,20 +22,32 @@ CLAUSE_END = re.compile(r"[,;:.!?](?=\s)")
 
 
 class CachedTts:
-    """A `TextToSpeech` that replays audio it has already produced for the same input."""
+    """A `TextToSpeech` that replays audio it has already produced for the same input.
+
+    The style is part of the input (a cheerful "Of course." is other audio); the language is
+    not: the voice already stands for it, and a phrase warmed without one must still hit.
+    """
 
     def __init__(self, tts: TextToSpeech, *, max_entries: int = 512) -> None:
         self.engine = tts
         self._max = max_entries
-        self._audio: OrderedDict[tuple[str, str | None, float], list[bytes]] = OrderedDict()
+        self._audio: OrderedDict[tuple[str, str | None, float, str], list[bytes]] = OrderedDict()
         self.sample_rate = tts.sample_rate
+        self.expressive = speaks_styles(tts)
         self.hits = 0
         self.head_hits = 0  # sentences that started with a cached clause
 
     async def synthesize(
-        self, text: str, *, voice: str | None = None, rate: float = 1.0
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        rate: float = 1.0,
+        lang: str | None = None,
+        style: str = "none",
     ) -> AsyncIterator[bytes]:
-        key = (text.strip(), voice, round(rate, 2))
+        style = style if self.expressive else "none"
+        key = (text.strip(), voice, round(rate, 2), style)
         cached = self._audio.get(key)
         if cached is not None:
             self._audio.move_to_end(key)
@@ -52,7 +64,7 @@ class CachedTts:
             for chunk in head_chunks:
                 chunks.append(chunk)
                 yield chunk
-        async for chunk in self.engine.synthesize(rest, voice=voice, rate=rate):
+        async for chunk in self._engine_synthesize(rest, voice, rate, lang, style):
             chunks.append(chunk)
             yield chunk
         if len(key[0]) <= MAX_CACHED_CHARS:
@@ -60,24 +72,34 @@ class CachedTts:
             if len(self._audio) > self._max:
                 self._audio.popitem(last=False)
 
+    def _engine_synthesize(
+        self, text: str, voice: str | None, rate: float, lang: str | None, style: str
+    ) -> AsyncIterator[bytes]:
+        if isinstance(self.engine, ExpressiveTextToSpeech) and self.expressive:
+            return self.engine.synthesize(text, voice=voice, rate=rate, lang=lang, style=style)
+        return self.engine.synthesize(text, voice=voice, rate=rate)
+
     def _cached_head(
-        self, text: str, voice: str | None, rate: float
+        self, text: str, voice: str | None, rate: float, style: str
     ) -> tuple[list[bytes], str] | None:
         """The audio of the longest cached clause `text` starts with, and the text after it."""
         found = None
         for match in CLAUSE_END.finditer(text):
             rest = text[match.end() :].strip()
-            chunks = self._audio.get((text[: match.end()], voice, rate))
+            chunks = self._audio.get((text[: match.end()], voice, rate, style))
             if chunks is not None and rest:
                 found = (chunks, rest)
         return found
 
-    async def warm(self, texts: Iterable[str], voices: Iterable[str | None] = (None,)) -> int:
-        """Synthesise `texts` for each voice now, before any call needs them."""
+    async def warm(
+        self, texts: Iterable[str], voices: Iterable[str | None] = (None,), lang: str | None = None
+    ) -> int:
+        """Synthesise `texts` for each voice now (in `lang`), before any call needs them."""
         count = 0
+        texts = list(texts)
         for voice in voices:
             for text in texts:
-                async for _ in self.synthesize(text, voice=voice):
+                async for _ in self.synthesize(text, voice=voice, lang=lang):
                     pass
                 count += 1
         return count

@@ -15,13 +15,18 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
 from domain.contracts import SentenceEvent
-from media_gateway.engines import Resampler, TextToSpeech
+from media_gateway.engines import (
+    ExpressiveTextToSpeech,
+    Resampler,
+    TextToSpeech,
+    speaks_styles,
+)
 from media_gateway.marks import PlayedMarks
 from media_gateway.pacing import Pacer
 from media_gateway.protocol import audio_message
@@ -45,6 +50,7 @@ class Spoken:
     text: str
     lang: str = "en-US"
     rate: float = 1.0
+    style: str = "none"  # how an expressive voice says it (Azure express-as)
     frames: int = 0  # synthesised so far
     sent: int = 0  # sent to ACS
     synthesised: bool = False
@@ -168,7 +174,15 @@ class Speaker:
             text = s.rest()
             if text:
                 rest.append(
-                    Spoken(s.turn_id, text, s.lang, s.rate, entry_id=s.entry_id, local=s.local)
+                    Spoken(
+                        s.turn_id,
+                        text,
+                        s.lang,
+                        s.rate,
+                        s.style,
+                        entry_id=s.entry_id,
+                        local=s.local,
+                    )
                 )
             else:  # every frame of it went out
                 self._settle(s)
@@ -251,7 +265,7 @@ class Speaker:
                         self.marks.settle(entry_id)
                     continue
                 at = self._telemetry.sentence_read(event.turn_id)
-                spoken = Spoken(event.turn_id, event.text, event.lang, event.rate)
+                spoken = Spoken(event.turn_id, event.text, event.lang, event.rate, event.style)
                 spoken.received_at = at
                 spoken.entry_id = entry_id
                 self._pending.append(spoken)
@@ -272,7 +286,7 @@ class Speaker:
             buffer = b""
             voice = self._voices.get(sentence.lang)
             received_at = sentence.received_at
-            async for chunk in self._tts.synthesize(sentence.text, voice=voice, rate=sentence.rate):
+            async for chunk in self._speak(sentence, voice):
                 if received_at is not None:  # the first chunk only
                     self._telemetry.first_audio(sentence.turn_id, received_at)
                     received_at = None
@@ -290,6 +304,18 @@ class Speaker:
             if sentence.frames == 0:
                 self._in_flight.remove(sentence)
                 self._settle(sentence)
+
+    def _speak(self, sentence: Spoken, voice: str | None) -> AsyncIterator[bytes]:
+        tts = self._tts
+        if isinstance(tts, ExpressiveTextToSpeech) and speaks_styles(tts):
+            return tts.synthesize(
+                sentence.text,
+                voice=voice,
+                rate=sentence.rate,
+                lang=sentence.lang,
+                style=sentence.style,
+            )
+        return tts.synthesize(sentence.text, voice=voice, rate=sentence.rate)
 
     def _queue_frames(self, sentence: Spoken, buffer: bytes) -> bytes:
         size = self._frame_bytes

@@ -7,7 +7,7 @@ from dataclasses import replace
 from redis.asyncio import Redis
 
 from core.settings import Settings
-from domain.prompts import PHRASES
+from domain.phrases import PHRASE_KEYS, SHIPPED, render, template
 from media_gateway.app import Speech
 from media_gateway.engines import Engines
 from media_gateway.phrase_cache import CLAUSE_END, CachedTts
@@ -16,6 +16,7 @@ from providers.flags.redis_flags import RedisFlags
 # Played by ACS, never by the gateway (the menu before media starts; the notice when no
 # gateway can be reached): not worth a cache entry.
 ACS_ONLY = frozenset({"ivr_language", "media_lost"})
+_SPOKEN = [key for key in PHRASE_KEYS if key not in ACS_ONLY]
 
 
 def local_engines(settings: Settings) -> Engines:
@@ -47,7 +48,12 @@ def azure_engines(settings: Settings) -> Engines:
     azure = settings.speech.azure
     assert azure is not None  # checked by SpeechSettings
     key = azure.key.get_secret_value()
-    voices = {lang.short_code: lang.voice for lang in settings.conversation.lang.availables}
+    langs = settings.conversation.lang.availables
+    voices = {lang.short_code: lang.voice for lang in langs}
+    # A language's own custom voice is reached through its own deployment.
+    endpoints = {
+        lang.voice: lang.custom_voice_endpoint_id for lang in langs if lang.custom_voice_endpoint_id
+    }
     return Engines(
         vad=silero_factory(silero_vad_path()),
         stt=AzureStt(key, azure.region, endpoint=azure.endpoint),
@@ -58,33 +64,56 @@ def azure_engines(settings: Settings) -> Engines:
             sample_rate=azure.tts_sample_rate,
             default_voice=azure.default_voice,
             custom_voice_endpoint_id=azure.custom_voice_endpoint_id,
+            voice_endpoints=endpoints,
         ),
         voices={**voices, **settings.speech.voices},
     )
 
 
-def static_phrases(settings: Settings) -> list[str]:
-    """The fixed sentences of a call (greeting, prompts, goodbye), as the bot will say them."""
+def _languages(settings: Settings) -> list[str]:
+    return [lang.short_code for lang in settings.conversation.lang.availables]
+
+
+def _phrases_in(settings: Settings, short_code: str) -> list[str]:
     conversation = settings.conversation
     return [
-        text.format(bot_name=conversation.bot_name, bot_company=conversation.bot_company)
-        for table in PHRASES.values()
-        for key, text in table.items()
-        if key not in ACS_ONLY
+        render(
+            key,
+            short_code,
+            conversation.phrases,
+            bot_name=conversation.bot_name,
+            bot_company=conversation.bot_company,
+        )
+        for key in _SPOKEN
     ]
 
 
-def phrase_heads() -> list[str]:
-    """The fixed clauses that open a phrase whose rest varies per call ("Hello," before the
-    bot's name): cached, they play while the rest is synthesised."""
+def static_phrases(settings: Settings) -> list[str]:
+    """The fixed sentences of a call (greeting, prompts, goodbye), as the bot will say them in
+    each configured language."""
+    return [text for code in _languages(settings) for text in _phrases_in(settings, code)]
+
+
+def _heads(templates: list[str]) -> list[str]:
     heads = set()
-    for table in PHRASES.values():
-        for text in table.values():
-            fixed, templated, _ = text.partition("{")
-            ends = [match.end() for match in CLAUSE_END.finditer(fixed)]
-            if templated and ends:
-                heads.add(fixed[: ends[-1]])
+    for text in templates:
+        fixed, templated, _ = text.partition("{")
+        ends = [match.end() for match in CLAUSE_END.finditer(fixed)]
+        if templated and ends:
+            heads.add(fixed[: ends[-1]])
     return sorted(heads)
+
+
+def phrase_heads(settings: Settings | None = None) -> list[str]:
+    """The fixed clauses that open a phrase whose rest varies per call ("Hello," before the
+    bot's name): cached, they play while the rest is synthesised. With `settings`, those of
+    its languages (overrides included); without, those of every shipped table."""
+    if settings is None:
+        return _heads([table[key] for table in SHIPPED.values() for key in _SPOKEN])
+    overrides = settings.conversation.phrases
+    return _heads(
+        [template(key, code, overrides) for code in _languages(settings) for key in _SPOKEN]
+    )
 
 
 def build_speech(settings: Settings, redis: Redis, engines: Engines | None = None) -> Speech:
@@ -100,10 +129,15 @@ def build_speech(settings: Settings, redis: Redis, engines: Engines | None = Non
 
 
 async def warm_phrases(speech: Speech, settings: Settings) -> int:
-    """Synthesise the static phrases (and the fixed heads of the others) for every configured
-    voice, before the first call."""
+    """Synthesise the static phrases (and the fixed heads of the others) of each configured
+    language in its voice, before the first call."""
     tts = speech.engines.tts
     if not isinstance(tts, CachedTts):
         return 0
-    voices: list[str | None] = [None, *sorted(set(speech.engines.voices.values()))]
-    return await tts.warm([*static_phrases(settings), *phrase_heads()], voices)
+    overrides = settings.conversation.phrases
+    count = 0
+    for code in _languages(settings):
+        heads = _heads([template(key, code, overrides) for key in _SPOKEN])
+        voice = speech.engines.voices.get(code)
+        count += await tts.warm([*_phrases_in(settings, code), *heads], [voice], lang=code)
+    return count

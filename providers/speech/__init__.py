@@ -5,19 +5,23 @@ Only the interfaces are imported here; import an engine from its module
 """
 
 from providers.speech.base import (
+    ExpressiveTextToSpeech,
     SpeechStream,
     SpeechToText,
     StreamingSpeechToText,
     TextToSpeech,
     Transcript,
     Vad,
+    speaks_styles,
 )
 
 __all__ = [
+    "ExpressiveTextToSpeech",
     "SpeechStream",
     "SpeechToText",
     "StreamingSpeechToText",
     "TextToSpeech",
     "Transcript",
     "Vad",
+    "speaks_styles",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -151,6 +151,8 @@ class AzureTts:
     the cost of one connection set-up per sentence.
     """
 
+    expressive = True
+
     def __init__(
         self,
         key: str,
@@ -160,17 +162,20 @@ class AzureTts:
         sample_rate: int = 16000,
         default_voice: str = DEFAULT_VOICE,
         custom_voice_endpoint_id: str | None = None,
+        voice_endpoints: Mapping[str, str] | None = None,
         chunk_timeout_s: float = 10.0,
     ) -> None:
         """``custom_voice_endpoint_id`` is the deployment of ``default_voice`` when that is a
-        custom voice. ``chunk_timeout_s`` bounds the wait for each piece of audio, the first
-        included (the SDK itself waits 80 s for a silent server)."""
+        custom voice; ``voice_endpoints`` the deployment of each other custom voice, by voice
+        name (a language's own custom voice). ``chunk_timeout_s`` bounds the wait for each
+        piece of audio, the first included (the SDK itself waits 80 s for a silent server)."""
         if sample_rate not in _FORMATS:
             raise ValueError(f"sample_rate must be one of {sorted(_FORMATS)}")
         self._account = SpeechAccount(key, region, endpoint)
         self.sample_rate = sample_rate
         self.default_voice = default_voice
         self._custom_voice_endpoint_id = custom_voice_endpoint_id
+        self._voice_endpoints = dict(voice_endpoints or {})
         self._chunk_timeout_s = chunk_timeout_s
         self._format = getattr(load_sdk().SpeechSynthesisOutputFormat, _FORMATS[sample_rate])
 
@@ -187,13 +192,15 @@ class AzureTts:
         """Yield PCM16LE mono chunks as they arrive; ``SpeechError`` if the service fails.
 
         ``lang`` defaults to the voice's own locale; ``style`` is an Azure speaking style
-        ("cheerful", "sad"). A custom voice other than ``default_voice`` needs its own
-        ``custom_voice_endpoint_id``. Stopping the iteration early stops the synthesis.
+        ("cheerful", "sad"). A custom voice is reached through its deployment: the one given,
+        else the one configured for the voice. Stopping the iteration early stops the synthesis.
         """
         pieces = chunk_text(clean_text(text))
         if not pieces:
             return
         voice = voice or self.default_voice
+        if custom_voice_endpoint_id is None:
+            custom_voice_endpoint_id = self._voice_endpoints.get(voice)
         if custom_voice_endpoint_id is None and voice == self.default_voice:
             custom_voice_endpoint_id = self._custom_voice_endpoint_id
         events: asyncio.Queue[SynthesisEvent] = asyncio.Queue()

@@ -90,3 +90,29 @@ class TextToSpeech(Protocol):
     ) -> AsyncIterator[bytes]:
         """Yield PCM16LE mono chunks; ``rate`` is the speaking speed (1.0 normal)."""
         ...
+
+
+@runtime_checkable
+class ExpressiveTextToSpeech(TextToSpeech, Protocol):
+    """A TTS that also takes each sentence's language and speaking style (Azure's
+    ``mstts:express-as``). An engine without styles is a plain ``TextToSpeech``: the sentence's
+    style is not passed to it."""
+
+    expressive: bool  # False on a wrapper whose engine has no styles
+
+    def synthesize(
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        rate: float = 1.0,
+        lang: str | None = None,
+        style: str = "none",
+    ) -> AsyncIterator[bytes]:
+        """As ``TextToSpeech.synthesize``; ``lang`` ("fr-FR") is what a multilingual voice
+        speaks, ``style`` ("cheerful", "sad", "none") how."""
+        ...
+
+
+def speaks_styles(tts: TextToSpeech) -> bool:
+    return isinstance(tts, ExpressiveTextToSpeech) and tts.expressive

@@ -61,7 +61,7 @@ async def test_the_gateways_tts_is_cached_and_warmed_from_the_settings(redis: Re
     tts = speech.engines.tts
     assert isinstance(tts, CachedTts)
     warmed = await warm_phrases(speech, settings)
-    assert warmed == len(static_phrases(settings)) + len(phrase_heads())
+    assert warmed == len(static_phrases(settings)) + len(phrase_heads(settings))
     await collect(tts, "Hello, I'm Amélie from Contoso. How can I help you today?")
     assert tts.hits == 1  # the greeting needed no synthesis
 

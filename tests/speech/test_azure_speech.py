@@ -13,7 +13,7 @@ import random
 import socket
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -38,6 +38,7 @@ from providers.speech.ssml import (
     rate_percent,
     voice_locale,
 )
+from tests.speech.azure_tts_server import AzureTtsServer
 
 NS = {"s": "http://www.w3.org/2001/10/synthesis", "mstts": "https://www.w3.org/2001/mstts"}
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -531,3 +532,70 @@ async def test_stt_tiny_clip_needs_no_service() -> None:
     assert transcript.text == "" and transcript.duration_s == pytest.approx(0.05)
     with pytest.raises(ValueError):
         await stt.transcribe(b"\x00" * 3, language="en-US")
+
+
+# --- The real SDK against a local text-to-speech service ----------------------------------------
+
+
+@pytest.fixture
+async def tts_service() -> AsyncIterator[AzureTtsServer]:
+    async with AzureTtsServer() as server:
+        yield server
+
+
+def _express_as(ssml: str) -> ET.Element | None:
+    return parse(ssml).find(".//mstts:express-as", NS)
+
+
+@needs_sdk
+@pytest.mark.timeout(30)
+async def test_tts_sends_the_style_voice_and_language_in_its_ssml(
+    tts_service: AzureTtsServer,
+) -> None:
+    tts = AzureTts("k", endpoint=tts_service.endpoint, chunk_timeout_s=5.0)
+    vivienne = "fr-FR-VivienneMultilingualNeural"
+    audio = b"".join(
+        [c async for c in tts.synthesize("Ravie !", voice=vivienne, lang="fr-FR", style="cheerful")]
+    )
+    assert audio == tts_service.audio  # what the service sent, whole
+    (request,) = tts_service.requests
+    voice = parse(request.ssml).find("s:voice", NS)
+    assert voice is not None and voice.get("name") == vivienne
+    express = _express_as(request.ssml)
+    assert express is not None and express.get("style") == "cheerful"
+    lang = voice.find("s:lang", NS)
+    assert lang is not None and lang.get(XML_LANG) == "fr-FR"
+    assert spoken(request.ssml) == "Ravie !"
+    assert "deploymentId" not in request.path_qs  # a prebuilt voice has no deployment
+
+    # No style: no express-as at all (engines and voices without styles stay neutral).
+    async for _ in tts.synthesize("Hello.", style="none"):
+        pass
+    assert _express_as(tts_service.requests[-1].ssml) is None
+
+
+@needs_sdk
+@pytest.mark.timeout(30)
+async def test_tts_reaches_each_custom_voice_through_its_deployment(
+    tts_service: AzureTtsServer,
+) -> None:
+    tts = AzureTts(
+        "k",
+        endpoint=tts_service.endpoint,
+        default_voice="ContosoEnNeural",
+        custom_voice_endpoint_id="dep-en",
+        voice_endpoints={"ContosoFrNeural": "dep-fr"},
+        chunk_timeout_s=5.0,
+    )
+    for voice in ("ContosoFrNeural", None, "de-DE-SeraphinaMultilingualNeural"):
+        async for _ in tts.synthesize("Hi.", voice=voice, style="sad"):
+            pass
+    deployments = [r.path_qs.partition("deploymentId=")[2] for r in tts_service.requests]
+    assert deployments == ["dep-fr", "dep-en", ""]
+    names = [parse(r.ssml).find("s:voice", NS) for r in tts_service.requests]
+    assert [v.get("name") for v in names if v is not None] == [
+        "ContosoFrNeural",
+        "ContosoEnNeural",
+        "de-DE-SeraphinaMultilingualNeural",
+    ]
+    assert all(_express_as(r.ssml) is not None for r in tts_service.requests)
