@@ -16,7 +16,8 @@ Every metric is a heuristic over text; each is defined here, once:
   correct?", or one quoting the stored value) is not a re-ask.
 - **double questions**: bot turns with two or more questions: two '?' or more, one question
   sentence joining two question words with "and"/"or" ("What is your email and when did...?"),
-  or one question about two fields ("What is your name and employee ID?").
+  or one whose parts (split at "and", "or", commas) ask about different fields ("What is your
+  name and employee ID?"; a field's description echoed in its question is one field).
 - **refusals/nonsense**: bot sentences that refuse ("I can't assist", "as an AI"...), leak tool
   syntax (`updated_claim`, `{"`, `<tool_call>`, a snake_case field name), echo a phrase twice in
   a row ("hardware info: hardware info"), repeat one word three times, or are empty turns.
@@ -102,6 +103,7 @@ _CONFIRM = re.compile(r"\b(?:confirm|correct|right|is that|did you say)\b", re.I
 _QWORD = r"(?:what|when|where|who|which|how|could|can|do|did|is|are|was|were|would)"
 _TWO_IN_ONE = re.compile(rf",?\s\b(?:and|or)\s+{_QWORD}\b", re.IGNORECASE)
 SLOW_TURN_S = 30.0
+_PARTS = re.compile(r",|\b(?:and|or)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 LANG_WORDS: dict[str, frozenset[str]] = {
@@ -340,8 +342,7 @@ def _score_turns(played: Played, result: Score) -> None:
                     result.note(f"turn {index + 1}: re-asked {name}: {question!r}")
                     break
         asked = questions(reply)
-        fields_asked = [sum(any(p.search(q) for p in ps) for ps in asks.values()) for q in asked]
-        two_in_one = any(_TWO_IN_ONE.search(q) for q in asked) or any(n >= 2 for n in fields_asked)
+        two_in_one = any(_TWO_IN_ONE.search(q) or _two_fields(q, asks) for q in asked)
         if reply.count("?") >= 2 or two_in_one:
             result.double_questions += 1
             faulty.add(index)
@@ -378,6 +379,14 @@ def _score_turns(played: Played, result: Score) -> None:
                 result.lang_followed += 1
         claim_before = turn.claim_after
     result.clean_turns = result.bot_turns - len(faulty)
+
+
+def _two_fields(question: str, asks: dict[str, list[re.Pattern[str]]]) -> bool:
+    """Two parts of the question (split at "and", "or", commas) ask about different fields."""
+    parts = [p for p in _PARTS.split(question) if p.strip()]
+    found = [{n for n, ps in asks.items() if any(p.search(part) for p in ps)} for part in parts]
+    found = [f for f in found if f]
+    return any(not (a & b) for i, a in enumerate(found) for b in found[i + 1 :])
 
 
 def _quotes_value(question: str, claim: dict[str, str | None]) -> bool:
