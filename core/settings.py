@@ -332,8 +332,8 @@ class ConversationSettings(BaseModel):
         untranslated = missing_languages(codes, self.phrases)
         if untranslated:
             log.warning(
-                "no phrase table for %s: their static phrases are spoken in English until "
-                "conversation.phrases gives them",
+                "no phrase table for %s: the model translates it for the first call (English "
+                "phrases if that fails); conversation.phrases can give it instead",
                 ", ".join(untranslated),
             )
         return self

@@ -45,6 +45,7 @@ from domain.call import CallInitiate, CallState, CallStatus
 from domain.contracts import AcsEvent, CallInput, IncomingCall
 from domain.flags import FeatureFlags
 from domain.phone import InvalidPhoneNumber, mask, to_e164
+from providers.llm.phrase_translation import PhraseTranslator
 from providers.sms.inbound import SMS_RECEIVED_EVENT, from_event_grid
 from providers.telephony.acs_events import InvalidEvent, parse_callback, parse_event_grid
 from workflows.call import CallWorkflow, details_for, summary_for
@@ -270,6 +271,9 @@ async def _start_inbound(
 ) -> None:
     defaults = services.settings.conversation.model_dump()
     initiate = CallInitiate.model_validate({**defaults, "phone_number": caller})
+    # The phone rings: cached translations only, the missing ones are made for the next call.
+    translator = PhraseTranslator(services.redis, services.settings.llm.slow)
+    initiate = await translator.complete(initiate, wait=False)
     preview = CallState(
         call_id=call_id, created_at=datetime.now(UTC), initiate=initiate, direction="inbound"
     )

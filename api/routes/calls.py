@@ -22,6 +22,7 @@ from domain import attributes
 from domain.call import CallInitiate, CallState, CallStatus, Persona
 from domain.contracts import CallInput, UserTurn
 from domain.phone import InvalidPhoneNumber, to_e164
+from providers.llm.phrase_translation import PhraseTranslator
 from workflows.call import CallWorkflow, details_for, summary_for
 
 router = APIRouter(prefix="/call", tags=["calls"], dependencies=[Depends(require_api_key)])
@@ -78,6 +79,8 @@ async def create_call(
     answer, an API crash) places no second call and gets the first answer back.
     """
     initiate = initiate_from(body, services)
+    # A language with no phrase table gets one translated by the model (cached).
+    initiate = await PhraseTranslator(services.redis, services.settings.llm.slow).complete(initiate)
     if idempotency_key is None:
         call_id = str(uuid.uuid4())
     else:
