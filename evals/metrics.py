@@ -55,7 +55,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.claim import ClaimField, ClaimFieldType
-from evals.scenario import Scenario
+from evals.scenario import Line, Scenario
 
 STOP_WORDS = frozenset(
     "a an the and or but if of to in on at by for with from is are was were be been am do does "
@@ -242,6 +242,8 @@ def dump(played: Played) -> str:
             "scenario": played.scenario.name,
             "call_id": played.call_id,
             "greeting": played.greeting,
+            # the lines said: a model-played caller's are not the scenario file's
+            "lines": [line.model_dump() for line in played.scenario.caller.lines],
             "turns": [asdict(t) for t in played.turns],
             "final": played.final,
         }
@@ -251,7 +253,12 @@ def dump(played: Played) -> str:
 def load_played(line: str, scenarios: dict[str, Scenario]) -> Played:
     raw = json.loads(line)
     turns = [Turn(**t) for t in raw["turns"]]
-    return Played(scenarios[raw["scenario"]], raw["greeting"], turns, raw["final"], raw["call_id"])
+    scenario = scenarios[raw["scenario"]]
+    if "lines" in raw:
+        lines = [Line.model_validate(x) for x in raw["lines"]]
+        said = scenario.caller.model_copy(update={"lines": lines})
+        scenario = scenario.model_copy(update={"caller": said})
+    return Played(scenario, raw["greeting"], turns, raw["final"], raw["call_id"])
 
 
 def score(played: Played) -> Score:

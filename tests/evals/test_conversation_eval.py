@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from evals.caller import ModelCaller
-from evals.metrics import Score, score, value_matches
+from evals.metrics import Score, dump, load_played, score, value_matches
 from evals.runner import play
 from evals.scenario import Scenario, load_all
 from evals.stack import Backend, EvalStack, running_stack
@@ -59,7 +59,10 @@ async def run(stack: EvalStack, scenario: Scenario, replies: list[dict[str, Any]
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as api:
         played = await play(api, scenario, before=script)
     await stack.end_call(played.call_id)
-    return score(played)
+    result = score(played)
+    # `--save` then `--rescore` gives the same scores
+    assert score(load_played(dump(played), {scenario.name: scenario})) == result
+    return result
 
 
 def test_the_scenarios_cover_five_schemas_and_the_hard_callers() -> None:
@@ -266,3 +269,6 @@ async def test_a_caller_played_by_a_model_is_scored_on_what_it_said(
     requests = (await httpx.AsyncClient().get(f"{llm.removesuffix('/v1')}/_requests")).json()
     prompt = next(r for r in requests if r["user"] == f"caller-{scenario.name}")["messages"][0]
     assert "The device with the problem: printer third floor" in prompt["content"]
+    # saved and scored again, the lines are the model's, not the scenario file's
+    again = load_played(dump(played), {scenario.name: scenario})
+    assert again.scenario.caller.lines == said and score(again) == result
