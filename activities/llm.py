@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -54,6 +54,9 @@ BACKOFF_CAP_SEC = 2.0
 # short: beat on a timer too, not only per chunk, so a slow first token neither times out nor
 # delays the cancellation.
 TICK_SEC = 0.25
+# A retry that resumes mid-answer regenerates the sentences already said before a new one: the
+# caller hears "hold" if nothing new came this soon (the soft timeout is for a first answer).
+RETRY_HOLD_SEC = 0.3
 PARALLEL = "multi_tool_use.parallel"
 
 
@@ -198,6 +201,20 @@ class LlmActivities:
         raise ApplicationError(f"no model answered: {last}", type="LlmUnavailable") from last
 
 
+def _from_details(details: Sequence[Any]) -> tuple[dict[int, str], bool]:
+    """What the last heartbeat of an earlier attempt recorded (see `_Speaker.beat`)."""
+    last = details[-1] if details else None
+    if not isinstance(last, dict):
+        return {}, False
+    said = last.get("said")
+    recorded = {
+        int(n): str(text)
+        for n, text in (said.items() if isinstance(said, dict) else [])
+        if str(n).isdigit()
+    }
+    return recorded, bool(last.get("filler"))
+
+
 def _backoff(n: int) -> float:
     delay = min(BACKOFF_CAP_SEC, BACKOFF_BASE_SEC * 2.0**n)
     return delay * random.uniform(0.5, 1.0)
@@ -210,6 +227,12 @@ class _Speaker:
     attempt appends only the sentences its earlier attempts did not. A model may answer a retry
     differently: sentence n is then what was appended first (the caller heard that one), and the
     answer is the sentences appended, in order, so what is stored is what was said.
+
+    The keys live in Redis, which a restart without persistence wipes: every heartbeat also
+    carries what was appended (Temporal keeps the last details for the next attempt), and a
+    retry skips the indices of either record. Details are sent at most every 0.3 s, but a
+    failed attempt sends its last ones with the failure, so only a worker killed within 0.3 s
+    of an append *and* a Redis wipe before the retry can say that sentence twice.
     """
 
     def __init__(
@@ -221,6 +244,8 @@ class _Speaker:
         self._lock = asyncio.Lock()  # a filler never interleaves with a sentence
         self._filler_sent = False
         self._earlier: dict[int, str] = {}  # sentences appended by earlier attempts, by index
+        self._recorded: dict[int, str] = {}  # the same, from the last heartbeat's details
+        self._hold_sec: float | None = None  # resumed mid-answer: hold the caller this soon
         self._fresh = False  # this attempt appended a sentence the caller had not heard
         self.texts: list[str] = []
 
@@ -230,23 +255,43 @@ class _Speaker:
 
     async def resume(self) -> None:
         """On a retry, learn what the earlier attempts appended (no round trip otherwise)."""
-        if activity.info().attempt > 1:
+        info = activity.info()
+        if info.attempt > 1:
+            self._recorded, filler = _from_details(info.heartbeat_details)
+            self._filler_sent = filler
             await self._load_earlier()
+            if self._earlier and not self._filler_sent:
+                self._hold_sec = RETRY_HOLD_SEC
+            self.beat()  # a further retry knows it all, whatever this attempt lives to say
 
     async def _load_earlier(self) -> None:
         call, input = self._input.call, self._input
         earlier = await self._sink.appended(call.call_id, input.turn_id, input.iteration)
         self._filler_sent = self._filler_sent or FILLER_INDEX in earlier
-        self._earlier = {n: text for n, text in earlier.items() if n >= 0}
+        found = {n: text for n, text in earlier.items() if n >= 0}
+        self._earlier = {**self._recorded, **found}
+
+    def beat(self) -> None:
+        """Heartbeat with what this iteration has appended so far, over all attempts."""
+        said = {**self._earlier, **dict(enumerate(self.texts))}
+        activity.heartbeat(
+            {"said": {str(n): t for n, t in said.items()}, "filler": self._filler_sent}
+        )
 
     async def say(self, text: str, style: Style, *, checked: bool = True) -> None:
         if checked and self._skip is not None and self._skip(text):
             activity.logger.info("dropped a repeated sentence: %r", text)
             return
         async with self._lock:
-            found = await self._append("sentence", len(self.texts), text, style)
+            index = len(self.texts)
+            if index in self._earlier:
+                # Said by an earlier attempt: no append, even where Redis lost the key.
+                self.texts.append(self._earlier[index])
+                return
+            found = await self._append("sentence", index, text, style)
             self._fresh = self._fresh or found.new
             self.texts.append(found.text)
+            self.beat()
 
     async def settle(self) -> None:
         """Sentences of earlier attempts beyond this one's answer were said: keep them too."""
@@ -257,11 +302,12 @@ class _Speaker:
 
     async def watch(self, soft_timeout_sec: float) -> None:
         """Heartbeat on a timer; say the filler once if nothing was said in time."""
-        deadline = time.monotonic() + soft_timeout_sec
+        wait = soft_timeout_sec if self._hold_sec is None else self._hold_sec
+        deadline = time.monotonic() + wait
         while True:
             left = deadline - time.monotonic()
             await asyncio.sleep(TICK_SEC if self._filler_sent or left <= 0 else min(TICK_SEC, left))
-            activity.heartbeat()
+            self.beat()
             if not self._filler_sent and time.monotonic() >= deadline:
                 try:
                     await self._filler()
@@ -270,13 +316,15 @@ class _Speaker:
 
     async def _filler(self) -> None:
         # Also on a retry that is slow to say more than the dead attempt did: the caller has
-        # heard nothing new for the soft timeout. Once per iteration, whatever the attempts.
+        # heard nothing new for the soft timeout, or since the dead attempt's last sentence
+        # ("hold", shorter, fits mid-answer). Once per iteration, whatever the attempts.
         async with self._lock:
             if self._fresh or self._filler_sent:
                 return
             self._filler_sent = True
-            text = phrase("timeout_loading", self._input.call)
-            await self._append("filler", FILLER_INDEX, text, Style.NONE)
+            name = "timeout_loading" if self._hold_sec is None else "hold"
+            await self._append("filler", FILLER_INDEX, phrase(name, self._input.call), Style.NONE)
+            self.beat()
 
     async def _append(
         self, kind: Literal["sentence", "filler"], index: int, text: str, style: Style
@@ -331,7 +379,7 @@ class _Attempt:
         )
         try:
             async for chunk in stream:
-                activity.heartbeat()
+                self._speaker.beat()
                 if chunk.text:
                     await self._say(self._splitter.feed(chunk.text))
                 self._calls.add(chunk.tool_calls)

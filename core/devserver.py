@@ -2,7 +2,9 @@
 
 The SDK's own download of the server fails offline, so the installed binary is always used.
 Flags measured in `reference/temporal.md`: WAL + synchronous=normal halve server CPU per turn;
-the poll rates remove a 20-50 ms wait on every transfer task of the single history shard.
+the poll rates remove a 20-50 ms wait on every transfer task of the single history shard;
+the timer shift removes a ~0.9 s delay from every timer due within a second (activity retries,
+heartbeat timeouts), measured in `docs/deploy.md`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ TUNED_ARGS: tuple[str, ...] = (
     "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000",
     "--dynamic-config-value", "history.timerProcessorMaxPollRPS=1000",
     "--dynamic-config-value", "history.visibilityProcessorMaxPollRPS=1000",
+    # A new timer task due sooner than the timer queue's read level (now + this shift, 1 s by
+    # default) is moved past it: an activity retry's 100 ms backoff and a heartbeat timeout
+    # fired ~0.9 s late each (worker SIGKILL -> retried attempt started 2.6 s -> 1.0 s,
+    # measured in docs/deploy.md). Production servers need the same value.
+    "--dynamic-config-value", 'history.timerProcessorMaxTimeShift="100ms"',
     # The LLM activity starts in the reply to the workflow task, without a matching round trip.
     "--dynamic-config-value", "system.enableActivityEagerExecution=true",
 )  # fmt: skip

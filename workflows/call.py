@@ -493,7 +493,11 @@ class CallWorkflow(PhoneCall):
                 start_to_close_timeout=hard,
                 schedule_to_close_timeout=hard,  # all attempts: then the workflow apologises
                 heartbeat_timeout=policies.LLM_HEARTBEAT_RETRIED,
-                retry_policy=policies.LLM_RETRY_SAFE,
+                retry_policy=(
+                    policies.LLM_RETRY_UNTIL_HARD
+                    if workflow.patched(patches.LLM_TURN_UNTIL_HARD)
+                    else policies.LLM_RETRY_SAFE
+                ),
             )
         else:
             self._llm_handle = workflow.start_activity_method(

@@ -16,3 +16,6 @@ TURN_GUARDED = "turn-guarded"
 FLAGS_FALLBACK = "flags-fallback"
 # An ACS event id already handled is ignored (ACS and Event Grid deliver at least once).
 ACS_EVENT_ONCE = "acs-event-once"
+# `llm_turn` retried until the hard timeout rather than three times (a Redis restart spent the
+# three attempts in ~0.3 s and the next iteration said the answer again).
+LLM_TURN_UNTIL_HARD = "llm-turn-until-hard"

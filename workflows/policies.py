@@ -23,6 +23,17 @@ LLM_RETRY_SAFE = RetryPolicy(
     maximum_attempts=3,
     non_retryable_error_types=["LlmFatal"],
 )
+# After patch `llm-turn-until-hard`: no attempt count, only the hard timeout. Three attempts
+# were spent within ~0.3 s of a Redis restart (each failed at its first append), so the
+# workflow apologised and its next iteration said the whole answer again (measured: 3
+# sentences heard twice, with and without AOF). A retry skips what was said, so retrying
+# until the hard timeout costs the caller nothing; the soft-timeout filler covers the wait.
+LLM_RETRY_UNTIL_HARD = RetryPolicy(
+    initial_interval=timedelta(milliseconds=100),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=1),
+    non_retryable_error_types=["LlmFatal"],
+)
 
 QUICK = timedelta(seconds=10)
 QUICK_RETRY = RetryPolicy(

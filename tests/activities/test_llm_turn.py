@@ -740,7 +740,7 @@ async def test_a_slow_retry_holds_the_caller_once_and_never_stores_it(
     assert said == [
         ("sentence", "First of all, you are covered."),
         ("sentence", "Second, a car is lent to you."),
-        ("filler", phrase("timeout_loading", call)),  # nothing new for the soft timeout
+        ("filler", phrase("hold", call)),  # resumed mid-answer, nothing new within 0.3 s
         ("sentence", "Third, it is free."),
     ]
     assert result.content == FIRST
