@@ -5,8 +5,8 @@ The session takes this interface, so tests record calls instead of running Tempo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateStage
@@ -26,6 +26,10 @@ class CallView:
     last_turn_id: int
     lang: str
     ended: bool = False
+    # The call's own phrases and names: the gateway's hold and repeat phrases follow them.
+    phrases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    bot_name: str = ""
+    bot_company: str = ""
 
 
 def view_of(call: CallState) -> CallView:
@@ -33,6 +37,9 @@ def view_of(call: CallState) -> CallView:
         last_turn_id=call.last_turn_id,
         lang=call.lang.short_code,
         ended=call.status is CallStatus.ENDED,
+        phrases=call.initiate.phrases,
+        bot_name=call.initiate.bot_name,
+        bot_company=call.initiate.bot_company,
     )
 
 

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from domain.contracts import BargeIn, TurnReply, UserTurn
 from domain.flags import FeatureFlags
-from domain.prompts import PHRASES
+from domain.phrases import render
 from media_gateway import turns
 from media_gateway.bargein import Overlap
 from media_gateway.control import CallControl, CallView, StaleTurnError, TurnRefusedError
@@ -79,10 +79,11 @@ async def default_flags() -> FeatureFlags:
     return FeatureFlags()
 
 
-def gateway_phrase(key: str, lang: str) -> str:
-    """A static phrase the gateway says itself (no template in those), in the call's language."""
-    table = PHRASES.get(lang.split("-")[0], PHRASES["en"])
-    return table.get(key) or PHRASES["en"][key]
+def gateway_phrase(key: str, lang: str, view: CallView | None = None) -> str:
+    """A static phrase the gateway says itself, in the call's language and own wording."""
+    if view is None:
+        return render(key, lang, {}, bot_name="", bot_company="")
+    return render(key, lang, view.phrases, bot_name=view.bot_name, bot_company=view.bot_company)
 
 
 async def _ready(view: CallView) -> CallView:
@@ -186,6 +187,7 @@ class CallSession:
         self.pacer = Pacer(clock=clock, on_late=self.telemetry.frame_late)
         self.speaker: Speaker | None = None
         self.lang = "en-US"
+        self._view: CallView | None = None
         self.next_turn_id = 1
         self.turns: list[UserTurn] = []  # sent to the workflow (observability, tests)
         self.stop_audio_at: list[float] = []
@@ -230,6 +232,7 @@ class CallSession:
         )
         self.next_turn_id = call.last_turn_id + 1
         self.lang = call.lang
+        self._view = call
         now_ms = int(seconds) * 1000 + int(micros) // 1000
         # A first connection catches up on what was written just before it (the greeting);
         # a replacement gateway starts right after what the previous one played (even some
@@ -360,7 +363,7 @@ class CallSession:
         """The caller's words were cut by a gateway's death: ask for them again, once."""
         self._ask_repeat = False
         if self.speaker is not None:
-            self.speaker.say_now(gateway_phrase("error", self.lang), self.lang)
+            self.speaker.say_now(gateway_phrase("error", self.lang, self._view), self.lang)
 
     def _update_hearing(self) -> None:
         """Whether caller speech is in this session's hands (see `media_gateway.marks`)."""
@@ -645,7 +648,7 @@ class CallSession:
             return
         if self.speaker is not None:
             self.holds += 1
-            self.speaker.say_now(gateway_phrase("hold", self.lang), self.lang)
+            self.speaker.say_now(gateway_phrase("hold", self.lang, self._view), self.lang)
 
     async def _refresh_lang(self) -> None:
         """The bot switched language: the caller is heard in the new one from now on."""

@@ -6,15 +6,18 @@ voice, a custom one through its own deployment."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
 
 from core.settings import Settings
-from domain.call import Style
+from domain.call import CallInitiate, CallState, Style
 from domain.contracts import SentenceEvent
+from media_gateway.control import view_of
 from media_gateway.pacing import Pacer
 from media_gateway.phrase_cache import CachedTts
+from media_gateway.session import gateway_phrase
 from media_gateway.speaking import Speaker
 from media_gateway.wiring import azure_engines
 from providers.sentences.redis_stream import RedisSentenceStream
@@ -112,3 +115,31 @@ async def test_an_engine_without_styles_is_not_given_one(redis: Redis) -> None:
         SentenceEvent(turn_id=1, index=1, kind="sentence", text="Of course."),
     )
     assert tts.hits == 1
+
+
+def test_the_gateways_own_phrases_follow_the_calls_language_and_wording() -> None:
+    call = CallState(
+        call_id="c1",
+        created_at=datetime(2026, 11, 25, tzinfo=UTC),
+        lang_short_code="de-DE",
+        initiate=CallInitiate.model_validate(
+            {
+                "phone_number": "+33612345678",
+                "bot_company": "Contoso",
+                "bot_name": "Zoé",
+                "agent_phone_number": "+33612345679",
+                "lang": {
+                    "default_short_code": "en-US",
+                    "availables": [
+                        {"short_code": "en-US", "voice": "en-US-AvaMultilingualNeural"},
+                        {"short_code": "de-DE", "voice": "de-DE-SeraphinaMultilingualNeural"},
+                    ],
+                },
+                "phrases": {"de": {"hold": "Einen Augenblick, {bot_name} ist gleich da."}},
+            }
+        ),
+    )
+    view = view_of(call)
+    assert gateway_phrase("hold", view.lang, view) == "Einen Augenblick, Zoé ist gleich da."
+    assert gateway_phrase("error", view.lang, view).startswith("Entschuldigung, ich hatte")
+    assert gateway_phrase("hold", "nl-NL") == "Een ogenblik, alstublieft."
