@@ -294,6 +294,7 @@ class PlayInput(BaseModel):
     lang: str
     ssml: bool = False
     operation_context: str
+    custom_voice_endpoint_id: str | None = None  # the deployment of `voice`, a custom one
 
 
 class RecognizeChoice(BaseModel):
@@ -311,6 +312,7 @@ class RecognizeInput(BaseModel):
     prompt: str
     voice: str
     lang: str
+    custom_voice_endpoint_id: str | None = None  # the deployment of `voice`, a custom one
     choices: list[RecognizeChoice]
     operation_context: str
     silence_timeout_sec: int = 10

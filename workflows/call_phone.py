@@ -147,6 +147,7 @@ class PhoneCall(CallBase):
                 prompt=prompt,
                 voice=call.lang.voice,
                 lang=call.lang.short_code,
+                custom_voice_endpoint_id=call.lang.custom_voice_endpoint_id,
                 choices=[
                     RecognizeChoice(
                         label=lang.short_code, phrases=lang.pronunciations_en, tone=TONES[i]
@@ -378,6 +379,7 @@ class PhoneCall(CallBase):
                 voice=call.lang.voice,
                 lang=call.lang.short_code,
                 operation_context=context,
+                custom_voice_endpoint_id=call.lang.custom_voice_endpoint_id,
             ),
         )
 

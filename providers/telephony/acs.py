@@ -228,7 +228,12 @@ class AcsTelephony:
         if input.ssml:
             source = SsmlSource(ssml_text=input.text)
         else:
-            source = TextSource(text=input.text, voice_name=input.voice, source_locale=input.lang)
+            source = TextSource(
+                text=input.text,
+                voice_name=input.voice,
+                source_locale=input.lang,
+                custom_voice_endpoint_id=input.custom_voice_endpoint_id,
+            )
         # play_to="all" (play-to-all): the only form where the SDK sends the interrupt flag
         # it is given; play_media_to_all is the deprecated spelling of the same request.
         await self._run(
@@ -247,7 +252,12 @@ class AcsTelephony:
             RecognitionChoice(label=c.label, phrases=list(c.phrases), tone=DtmfTone(c.tone))
             for c in input.choices
         ]
-        prompt = TextSource(text=input.prompt, voice_name=input.voice, source_locale=input.lang)
+        prompt = TextSource(
+            text=input.prompt,
+            voice_name=input.voice,
+            source_locale=input.lang,
+            custom_voice_endpoint_id=input.custom_voice_endpoint_id,
+        )
         await self._run(
             "recognize",
             self._connection(input.connection_id).start_recognizing_media(
