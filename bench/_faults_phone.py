@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acs_emulator.client import EmulatorClient
-from bench._faults_cases import Case, Trial, kill_worker, restart_api, restart_temporal
+from bench._faults_cases import Case, Trial, kill_worker, restart_temporal
 from bench._faults_stack import SENTENCES, FaultStack
 from bench._faults_voice import CALLER_S, RATE, SENTENCE_S, caller_turn, decode
 
@@ -41,6 +41,18 @@ async def kill_gateway(stack: FaultStack, _call_id: str) -> float:
         raise RuntimeError("no gateway holds the call")
     gateway.kill()
     return 0.0  # the other gateway takes the stream; the dead one is restarted after the trial
+
+
+CALLBACK_DOWN_S = 2.5  # the phone answers 1.5 s after ringing; the emulator resends 0.6 s
+
+
+async def restart_api_late(stack: FaultStack, _call_id: str) -> float:
+    """The API dead while the call is answered (its CallConnected and the resends of it)."""
+    start = time.time()
+    stack.api.kill()
+    await asyncio.sleep(CALLBACK_DOWN_S)
+    await stack.start_api()
+    return time.time() - start
 
 
 # `when`: "bot" = while the answer to turn 1 plays; "caller" = while the caller says turn 1;
@@ -65,7 +77,12 @@ PHONE_CASES: tuple[Case, ...] = (
         restart_temporal,
         2.0,
     ),
-    Case("phone-api-connect", "API SIGKILL+restart during CallConnected", "connect", restart_api),
+    Case(
+        "phone-api-connect",
+        "API down 2.5 s while CallConnected is delivered",
+        "connect",
+        restart_api_late,
+    ),  # fmt: skip
 )
 PHONE_BY_NAME = {case.name: case for case in PHONE_CASES}
 
