@@ -20,7 +20,8 @@ Every metric is a heuristic over text; each is defined here, once:
   name and employee ID?"; a field's description echoed in its question is one field).
 - **refusals/nonsense**: bot sentences that refuse ("I can't assist", "as an AI"...), leak tool
   syntax (`updated_claim`, `{"`, `<tool_call>`, a snake_case field name), echo a phrase twice in
-  a row ("hardware info: hardware info"), repeat one word three times, or are empty turns.
+  a row ("hardware info: hardware info"), repeat one word three times, parrot the caller (five
+  words or more, 80% of them from the caller's turn), or are empty turns.
 - **repeated**: bot sentences of four words or more said before in the same call (greeting
   included), after normalisation.
 - **unanswered**: caller turns holding a '?' whose reply does not address it: with the line's
@@ -354,7 +355,7 @@ def _score_turns(played: Played, result: Score) -> None:
             result.double_questions += 1
             faulty.add(index)
         for sentence in sentences(reply):
-            if _is_nonsense(sentence):
+            if _is_nonsense(sentence) or _echoes(sentence, line.say):
                 result.nonsense += 1
                 faulty.add(index)
                 result.note(f"turn {index + 1}: nonsense {sentence!r}")
@@ -399,6 +400,13 @@ def _two_fields(question: str, asks: dict[str, list[re.Pattern[str]]]) -> bool:
 def _quotes_value(question: str, claim: dict[str, str | None]) -> bool:
     text = normalise(question)
     return any(v and len(normalise(v)) >= 4 and normalise(v) in text for v in claim.values())
+
+
+def _echoes(sentence: str, said: str) -> bool:
+    """The bot parrots the caller: 5 words or more, at least 80% of them the caller's."""
+    words = normalise(sentence).split()
+    theirs = set(normalise(said).split())
+    return len(words) >= 5 and sum(w in theirs for w in words) >= 0.8 * len(words)
 
 
 def _is_nonsense(sentence: str) -> bool:

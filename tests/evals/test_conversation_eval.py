@@ -146,7 +146,7 @@ BAD_IT_BOT = [
     # "how long?" ignored; the bot recites its instructions
     say("My instructions are to collect your data. What hardware is it?"),
     update(hardware_info="ThinkPad T14"),
-    say("Noted. What is your email address?"),
+    say("It's a ThinkPad T14, Windows 11."),  # the caller's words parroted
     update(policyholder_email="sara.kim@fabrikam.com", policyholder_phone="+33699999999"),
     say("Thank you."),
 ]
@@ -160,12 +160,12 @@ async def test_each_fault_of_a_bad_bot_is_counted(
     assert result.wrong == 2  # the wrong employee ID and the invented phone number
     assert result.reasked == 2  # the problem in turn 2, the employee ID in turn 3
     assert result.double_questions == 1
-    assert result.nonsense == 3  # two refusals and the echo
+    assert result.nonsense == 4  # two refusals, the echoed phrase, the parroted caller
     assert result.repeated == 2  # both sentences of turn 3 were said in turn 1
     assert (result.unanswered, result.caller_questions) == (2, 2)
     assert result.broke == 1
     assert result.done_at is None
-    assert (result.clean_turns, result.bot_turns) == (2, 6)  # turns 5 and 6 had no fault
+    assert (result.clean_turns, result.bot_turns) == (1, 6)  # only turn 6 had no fault
 
 
 async def test_a_language_switch_and_the_tools_are_checked(
