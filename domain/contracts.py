@@ -303,8 +303,21 @@ class RecognizeChoice(BaseModel):
     tone: str  # DTMF tone name: "one", "two", ...
 
 
+class PromptPart(BaseModel):
+    """One sentence of a prompt, in its own language and voice (an entry of the menu)."""
+
+    text: str
+    voice: str
+    lang: str
+    custom_voice_endpoint_id: str | None = None
+
+
 class RecognizeInput(BaseModel):
-    """Prompt then recognise one of `choices` by DTMF or speech (the language menu)."""
+    """Prompt then recognise one of `choices` by DTMF or speech (the language menu).
+
+    `prompts`, when given, are played in order instead of `prompt` (each language's entry in
+    its own voice); `prompt` is then their text, for logs and older workers.
+    """
 
     call_id: str
     connection_id: str
@@ -313,6 +326,7 @@ class RecognizeInput(BaseModel):
     voice: str
     lang: str
     custom_voice_endpoint_id: str | None = None  # the deployment of `voice`, a custom one
+    prompts: list[PromptPart] = Field(default_factory=list)
     choices: list[RecognizeChoice]
     operation_context: str
     silence_timeout_sec: int = 10

@@ -11,7 +11,7 @@ from domain.call import Action, CallState, Message, Persona, Style
 from domain.claim import ClaimField
 from domain.guardrails import next_missing_field
 from domain.phone import timezone_for
-from domain.phrases import SHIPPED, menu_sentence, render
+from domain.phrases import SHIPPED, menu_entries, render
 from domain.prompt_templates import PROMPT_TEMPLATES, PromptName
 from domain.tools import TOOL_NAMES, ToolName, tool_schemas
 
@@ -44,8 +44,12 @@ def phrase(key: str, call: CallState) -> str:
 
 def language_menu(call: CallState, short_codes: list[str]) -> str:
     """The language menu, each entry in its own language with the digit that picks it."""
+    return " ".join(language_menu_entries(call, short_codes))
+
+
+def language_menu_entries(call: CallState, short_codes: list[str]) -> list[str]:
     initiate = call.initiate
-    return menu_sentence(
+    return menu_entries(
         short_codes,
         initiate.phrases,
         bot_name=initiate.bot_name,

@@ -29,13 +29,14 @@ with workflow.unsafe.imports_passed_through():
         IncomingCall,
         MediaInput,
         PlayInput,
+        PromptPart,
         RecognizeChoice,
         RecognizeInput,
         RecordingInput,
         TransferInput,
         TransferResult,
     )
-    from domain.prompts import language_menu, phrase
+    from domain.prompts import language_menu_entries, phrase
     from workflows.call_base import CallBase
 
 GOODBYE = "goodbye"
@@ -136,18 +137,29 @@ class PhoneCall(CallBase):
     async def _language_menu(self) -> None:
         call = self.call
         langs = call.initiate.lang.availables
-        # Text only (an activity's input): the n-th language is offered with the tone it has.
-        prompt = language_menu(call, [lang.short_code for lang in langs[: len(TONES)]])
+        # An activity's input only: the n-th language is offered with the tone it listens
+        # for, in its own words and voice.
+        offered = langs[: len(TONES)]
+        entries = language_menu_entries(call, [lang.short_code for lang in offered])
         await self._action(
             "recognize",
             RecognizeInput(
                 call_id=call.call_id,
                 connection_id=call.connection_id or "",
                 target=call.initiate.phone_number,
-                prompt=prompt,
+                prompt=" ".join(entries),
                 voice=call.lang.voice,
                 lang=call.lang.short_code,
                 custom_voice_endpoint_id=call.lang.custom_voice_endpoint_id,
+                prompts=[
+                    PromptPart(
+                        text=text,
+                        voice=lang.voice,
+                        lang=lang.short_code,
+                        custom_voice_endpoint_id=lang.custom_voice_endpoint_id,
+                    )
+                    for text, lang in zip(entries, offered, strict=True)
+                ],
                 choices=[
                     RecognizeChoice(
                         label=lang.short_code, phrases=lang.pronunciations_en, tone=TONES[i]

@@ -89,6 +89,21 @@ def render(
     return template(key, short_code, overrides).format(**values)
 
 
+def menu_entries(
+    short_codes: Sequence[str],
+    overrides: Mapping[str, Mapping[str, str]],
+    *,
+    bot_name: str,
+    bot_company: str,
+) -> list[str]:
+    """The language menu: each language in its own words, with the key that picks it (the
+    n-th language listens for digit n)."""
+    return [
+        render("ivr_language", code, overrides, bot_name=bot_name, bot_company=bot_company, digit=i)
+        for i, code in enumerate(short_codes, start=1)
+    ]
+
+
 def menu_sentence(
     short_codes: Sequence[str],
     overrides: Mapping[str, Mapping[str, str]],
@@ -96,12 +111,8 @@ def menu_sentence(
     bot_name: str,
     bot_company: str,
 ) -> str:
-    """The language menu: each language in its own words, with the key that picks it (the
-    n-th language listens for digit n)."""
-    return " ".join(
-        render("ivr_language", code, overrides, bot_name=bot_name, bot_company=bot_company, digit=i)
-        for i, code in enumerate(short_codes, start=1)
-    )
+    entries = menu_entries(short_codes, overrides, bot_name=bot_name, bot_company=bot_company)
+    return " ".join(entries)
 
 
 def missing_languages(

@@ -51,6 +51,7 @@ from domain.contracts import (
     MediaInput,
     PlaceCallInput,
     PlayInput,
+    PromptPart,
     RecognizeInput,
     RecordingInput,
     TransferResult,
@@ -252,12 +253,24 @@ class AcsTelephony:
             RecognitionChoice(label=c.label, phrases=list(c.phrases), tone=DtmfTone(c.tone))
             for c in input.choices
         ]
-        prompt = TextSource(
-            text=input.prompt,
-            voice_name=input.voice,
-            source_locale=input.lang,
-            custom_voice_endpoint_id=input.custom_voice_endpoint_id,
-        )
+        parts = input.prompts or [
+            PromptPart(
+                text=input.prompt,
+                voice=input.voice,
+                lang=input.lang,
+                custom_voice_endpoint_id=input.custom_voice_endpoint_id,
+            )
+        ]
+        sources = [
+            TextSource(
+                text=part.text,
+                voice_name=part.voice,
+                source_locale=part.lang,
+                custom_voice_endpoint_id=part.custom_voice_endpoint_id,
+            )
+            for part in parts
+        ]
+        prompt: TextSource | list[TextSource] = sources[0] if len(sources) == 1 else sources
         await self._run(
             "recognize",
             self._connection(input.connection_id).start_recognizing_media(

@@ -1,5 +1,5 @@
 """The language menu on a real (emulated) phone line: it offers each configured language in its
-own words with the digit that picks it, and that digit picks it."""
+own words and voice with the digit that picks it, and that digit picks it."""
 
 from __future__ import annotations
 
@@ -24,8 +24,11 @@ async def test_menu_says_the_digits_it_listens_for(phone: Phone) -> None:
         CUSTOMER, lambda c: bool(c.recognizes) and c.recognizes[-1].status == "listening"
     )
     menu = record.recognizes[0]
-    assert [p.text for p in menu.prompt] == [
-        "Für Deutsch drücken Sie die 1. For English, press 2. Para español, pulse 3."
+    # Each language's entry in its own words and voice, with the digit it listens for.
+    assert [(p.text, p.voice) for p in menu.prompt] == [
+        ("Für Deutsch drücken Sie die 1.", "de-DE-SeraphinaMultilingualNeural"),
+        ("For English, press 2.", "en-US-AvaMultilingualNeural"),
+        ("Para español, pulse 3.", "es-ES-XimenaMultilingualNeural"),
     ]
     assert [c["label"] for c in menu.choices] == ["de-DE", "en-US", "es-ES"]
     await phone.phones.press(record.connection_id, "3")  # as the menu said: Spanish
