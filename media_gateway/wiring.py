@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from redis.asyncio import Redis
@@ -12,6 +13,7 @@ from media_gateway.app import Speech
 from media_gateway.engines import Engines
 from media_gateway.phrase_cache import CLAUSE_END, CachedTts
 from providers.flags.redis_flags import RedisFlags
+from providers.llm.phrase_translation import PhraseTranslator
 
 # Played by ACS, never by the gateway (the menu before media starts; the notice when no
 # gateway can be reached): not worth a cache entry.
@@ -74,13 +76,15 @@ def _languages(settings: Settings) -> list[str]:
     return [lang.short_code for lang in settings.conversation.lang.availables]
 
 
-def _phrases_in(settings: Settings, short_code: str) -> list[str]:
+def _phrases_in(
+    settings: Settings, short_code: str, overrides: Mapping[str, Mapping[str, str]] | None = None
+) -> list[str]:
     conversation = settings.conversation
     return [
         render(
             key,
             short_code,
-            conversation.phrases,
+            conversation.phrases if overrides is None else overrides,
             bot_name=conversation.bot_name,
             bot_company=conversation.bot_company,
         )
@@ -128,16 +132,30 @@ def build_speech(settings: Settings, redis: Redis, engines: Engines | None = Non
     return Speech(engines=engines, redis=redis, flags=flags.get)
 
 
+async def configured_phrases(
+    settings: Settings, redis: Redis, *, translate: bool = True
+) -> dict[str, dict[str, str]]:
+    """The settings' phrase overrides, with a table for each configured language that ships
+    none: from the Redis cache, else (`translate`) from the model, which the API's calls then
+    find cached. Without one the language speaks English (a warning is logged)."""
+    translator = PhraseTranslator(redis, settings.llm.slow)
+    return await translator.tables(
+        _languages(settings), settings.conversation.phrases, wait=translate
+    )
+
+
 async def warm_phrases(speech: Speech, settings: Settings) -> int:
     """Synthesise the static phrases (and the fixed heads of the others) of each configured
-    language in its voice, before the first call."""
+    language in its voice, before the first call; a language without a table is translated
+    first (once: the translation is cached)."""
     tts = speech.engines.tts
     if not isinstance(tts, CachedTts):
         return 0
-    overrides = settings.conversation.phrases
+    overrides = await configured_phrases(settings, speech.redis)
     count = 0
     for code in _languages(settings):
         heads = _heads([template(key, code, overrides) for key in _SPOKEN])
         voice = speech.engines.voices.get(code)
-        count += await tts.warm([*_phrases_in(settings, code), *heads], [voice], lang=code)
+        phrases = _phrases_in(settings, code, overrides)
+        count += await tts.warm([*phrases, *heads], [voice], lang=code)
     return count

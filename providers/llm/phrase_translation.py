@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -147,11 +148,21 @@ class PhraseTranslator:
         translated in the background, for the next call.
         """
         codes = [lang.short_code for lang in initiate.lang.availables]
-        missing = missing_languages(codes, initiate.phrases)
-        if not missing:
+        phrases = await self.tables(codes, initiate.phrases, wait=wait)
+        if phrases == initiate.phrases:
             return initiate
-        phrases = {lang: dict(table) for lang, table in initiate.phrases.items()}
-        for code in missing:
+        return initiate.model_copy(update={"phrases": phrases})
+
+    async def tables(
+        self,
+        short_codes: list[str],
+        phrases: Mapping[str, Mapping[str, str]],
+        *,
+        wait: bool = True,
+    ) -> dict[str, dict[str, str]]:
+        """`phrases` completed with a translated table for each language that lacks one."""
+        completed = {lang: dict(table) for lang, table in phrases.items()}
+        for code in missing_languages(short_codes, phrases):
             table = await (self.table(code) if wait else self.cached(code))
             if table is None and not wait:
                 task = asyncio.create_task(self.table(code))
@@ -159,5 +170,5 @@ class PhraseTranslator:
                 task.add_done_callback(_BACKGROUND.discard)
             if table is not None:
                 lang = primary(code)
-                phrases[lang] = {**table, **phrases.get(lang, {})}
-        return initiate.model_copy(update={"phrases": phrases})
+                completed[lang] = {**table, **completed.get(lang, {})}
+        return completed

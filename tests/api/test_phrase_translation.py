@@ -11,13 +11,17 @@ import logging
 import pytest
 from redis.asyncio import Redis
 
-from core.settings import LlmModelSettings
+from core.settings import LlmModelSettings, Settings
 from domain.call import CallInitiate
 from domain.phrases import PHRASE_KEYS, SHIPPED
+from media_gateway.engines import Engines
+from media_gateway.phrase_cache import CachedTts
+from media_gateway.wiring import build_speech, warm_phrases
 from providers.llm.phrase_translation import PhraseTranslator, cache_key, parse_table
 from scripted_llm.runner import ScriptedLlmServer
 from scripted_llm.script import ScriptedReply
 from tests.conftest import Stack
+from tests.media_gateway.fakes import EnergyVad, ScriptedStt, ToneTts
 
 POLISH = {
     "hello": "Dzień dobry, mówi {bot_name} z firmy {bot_company}. W czym mogę pomóc?",
@@ -120,3 +124,28 @@ async def test_a_ringing_phone_waits_for_no_model(
         while await redis.get(cache_key("pl")) is None:
             await asyncio.sleep(0.02)
     assert (await translator.complete(initiate, wait=False)).phrases == {"pl": POLISH}
+
+
+async def test_the_gateway_start_translates_and_warms_a_configured_language(
+    redis: Redis, scripted_llm: ScriptedLlmServer
+) -> None:
+    await redis.delete(cache_key("pl"))
+    scripted_llm.state.add(
+        ScriptedReply(text=json.dumps(POLISH, ensure_ascii=False)), user="phrase-translation:pl"
+    )
+    model = {"endpoint": scripted_llm.base_url, "model": "slow-model", "api_key": "test"}
+    settings = Settings(
+        llm={"slow": model},
+        conversation={"lang": languages("pl-PL", "pl-PL-AgnieszkaNeural")},
+    )
+    speech = build_speech(
+        settings, redis, Engines(vad=EnergyVad, stt=ScriptedStt([]), tts=ToneTts())
+    )
+    assert await warm_phrases(speech, settings) > 0
+    assert await redis.get(cache_key("pl")) is not None  # the API's calls will find it
+    tts = speech.engines.tts
+    assert isinstance(tts, CachedTts)
+    hello = "Dzień dobry, mówi Amélie z firmy Contoso. W czym mogę pomóc?"
+    async for _ in tts.synthesize(hello):
+        pass
+    assert tts.hits == 1  # synthesised at start, in Polish
