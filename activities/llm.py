@@ -310,9 +310,20 @@ class _Speaker:
             self.beat()
             if not self._filler_sent and time.monotonic() >= deadline:
                 try:
+                    if self._hold_sec is not None and await self._earlier_went_on():
+                        # Retried while alive (a starved worker): it still speaks, so this is
+                        # an ordinary wait, with the soft timeout's filler.
+                        self._hold_sec = None
+                        deadline = time.monotonic() + soft_timeout_sec
+                        continue
                     await self._filler()
                 except Exception as exc:  # the filler is a nicety: never fail the turn on it
                     activity.logger.warning("filler not sent: %s", exc)
+
+    async def _earlier_went_on(self) -> bool:
+        known = len(self._earlier)
+        await self._load_earlier()
+        return len(self._earlier) > known
 
     async def _filler(self) -> None:
         # Also on a retry that is slow to say more than the dead attempt did: the caller has
