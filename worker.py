@@ -1,7 +1,9 @@
 """The composition root: settings → concrete providers → activities → Temporal worker.
 
 Run with `python worker.py` (or `callcenter worker`). Several workers can run side by side on
-the same task queue; a crashed worker's calls move to another within about a second.
+the same task queue; a crashed worker's calls move to another within about a second (its LLM
+turn is retried ~1 s after a SIGKILL, with the server's `history.timerProcessorMaxTimeShift` at
+100 ms: docs/deploy.md).
 """
 
 from __future__ import annotations
