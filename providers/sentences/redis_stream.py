@@ -10,6 +10,9 @@ Activities append with `append_once`: each event has a key (by default its turn,
 index), kept with its entry id and text in the hash `call:{call_id}:keys`, so that a retried
 activity appends only what its earlier attempts did not. The check and the `XADD` are one Lua
 script: two attempts racing (a worker thought dead, and its replacement) cannot both append.
+A Redis restart without its data loses the hash: `llm_turn` also carries what it appended in its
+heartbeat details, so its retries skip those (activities/llm.py; docs/deploy.md lists what
+each Redis key holds and what its loss costs).
 """
 
 from __future__ import annotations
