@@ -28,10 +28,12 @@ LLM_RETRY_SAFE = RetryPolicy(
 # workflow apologised and its next iteration said the whole answer again (measured: 3
 # sentences heard twice, with and without AOF). A retry skips what was said, so retrying
 # until the hard timeout costs the caller nothing; the soft-timeout filler covers the wait.
+# At most 0.5 s apart: a Redis outage fails an attempt at once, and the turn goes on within
+# 0.5 s of Redis being back (an LLM outage is paced by the activity's own per-model retries).
 LLM_RETRY_UNTIL_HARD = RetryPolicy(
     initial_interval=timedelta(milliseconds=100),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(milliseconds=500),
     non_retryable_error_types=["LlmFatal"],
 )
 
