@@ -144,6 +144,7 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
             telephony.start_media,
             telephony.stop_media,
             telephony.start_recording,
+            telephony.call_connection_state,
             messaging.send_sms,
             messaging.notify_emergencies,
             search_activities.search_documents,

@@ -22,9 +22,11 @@ from acs_emulator.results import as_json
 log = logging.getLogger(__name__)
 
 # A connection that failed before an answer (refused, or a pooled keep-alive connection the
-# receiver closed as the event went out) is tried again after these pauses, as a real sender
-# does; an HTTP error status is an answer and is not.
-RESEND_AFTER_S = (0.1, 0.5)
+# receiver closed as the event went out) is tried again after these pauses, backing off over
+# ~15 s as a real sender does (ACS documents no schedule: an app must not count on more); an
+# HTTP error status is an answer and is not. A receiver down for longer loses the event: the
+# workflow reconciles with GET /calling/callConnections/{id}.
+RESEND_AFTER_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def cloud_event(
@@ -73,8 +75,10 @@ class EventSender:
         signer: TokenSigner,
         timeout_s: Callable[[], float],
         on_change: Callable[[], None],
+        resend_after_s: tuple[float, ...] = RESEND_AFTER_S,
     ) -> None:
         self._http = http
+        self._resend_after_s = resend_after_s
         self._signer = signer
         self._timeout_s = timeout_s
         self._on_change = on_change
@@ -103,7 +107,7 @@ class EventSender:
     async def _post(self, url: str, event: dict[str, Any]) -> Delivery:
         delivery = Delivery(url=url, sent_at=datetime.now(UTC))
         started = time.monotonic()
-        for pause in (*RESEND_AFTER_S, None):
+        for pause in (*self._resend_after_s, None):
             try:
                 delivery.status = await self._send_once(url, event)
                 delivery.error = None

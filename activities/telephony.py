@@ -17,6 +17,8 @@ from domain.contracts import (
     AnswerCallInput,
     CallConnection,
     ConnectInput,
+    ConnectionState,
+    ConnectionStateInput,
     HangUpInput,
     MediaInput,
     PlaceCallInput,
@@ -120,6 +122,14 @@ class TelephonyActivities:
     @activity.defn(name="start_recording")
     async def start_recording(self, input: RecordingInput) -> None:
         await self._rejectable(self._line().start_recording(input))
+
+    @activity.defn(name="call_connection_state")
+    async def call_connection_state(self, input: ConnectionStateInput) -> ConnectionState:
+        """ACS's state of the connection: the workflow's check when a callback is overdue."""
+        try:
+            return await self._line().connection_state(input.call_id, input.connection_id)
+        except TelephonyRejected as exc:
+            raise ApplicationError(str(exc), type="TelephonyRejected", non_retryable=True) from exc
 
     @activity.defn(name="hang_up")
     async def hang_up(self, input: HangUpInput) -> None:

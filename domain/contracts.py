@@ -284,6 +284,20 @@ class CallConnection(BaseModel):
     correlation_id: str | None = None
 
 
+class ConnectionStateInput(BaseModel):
+    call_id: str
+    connection_id: str
+
+
+class ConnectionState(BaseModel):
+    """What ACS says of a connection now (a lost callback is reconciled from this)."""
+
+    # ACS's `callConnectionState` ("connecting", "connected", "transferring", "disconnected"…);
+    # "gone" when ACS no longer knows the connection (404).
+    state: str
+    server_call_id: str | None = None
+
+
 class PlayInput(BaseModel):
     """Play a text (or SSML) to everyone on the call; events carry `operation_context`."""
 

@@ -8,10 +8,16 @@ sleeps: the workflow reacts to `PlayCompleted` / `PlayFailed`.
 When the media stream stops (its gateway died), ACS is asked to stream again, at once then
 backing off (durable timers); when no gateway takes it, the caller is told through ACS and the
 call ends rather than staying silent.
+
+A callback can be lost (the API down while ACS delivers it; ACS's retries are few and short):
+while a call is still starting after `connect_call`, durable timers ask ACS for the
+connection's state, backing off, and an answer stands in for the lost `CallConnected` or
+`CallDisconnected`. A call still not connected after `CONNECT_CHECKS` is hung up and ended.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -25,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         AcsEvent,
         CallConnection,
         ConnectInput,
+        ConnectionState,
+        ConnectionStateInput,
         HangUpInput,
         IncomingCall,
         MediaInput,
@@ -37,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         TransferResult,
     )
     from domain.prompts import language_menu_entries, phrase
+    from workflows import patches
     from workflows.call_base import CallBase
 
 GOODBYE = "goodbye"
@@ -53,6 +62,13 @@ MEDIA_RESTART_DELAYS = tuple(timedelta(seconds=s) for s in (0, 0.5, 1, 2, 4, 8))
 # shorter one (a gateway that accepts then dies at once) keeps counting, so a crash loop
 # still ends in the give-up rather than in restarts forever.
 MEDIA_STABLE = timedelta(seconds=10)
+# While a call is starting, ACS is asked for its state after each of these (from
+# `connect_call`: 3, 9, 21, 45, 75, 105 s). An outbound call may ring a minute before a human
+# answers, so a ringing ("connecting") call is never cut short before ~105 s.
+CONNECT_CHECKS = tuple(timedelta(seconds=s) for s in (3, 6, 12, 24, 30, 30))
+CONNECTED_STATES = frozenset({"connected", "transferring", "transferAccepted"})
+GONE_STATES = frozenset({"disconnecting", "disconnected", "gone"})
+RECONCILED = "reconciled"  # id prefix of the events that stand in for lost callbacks
 TONES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -62,6 +78,7 @@ class PhoneCall(CallBase):
     _media_restarts: int = 0
     _media_started_at: datetime | None = None
     _hanging_up: bool = False
+    _connected_on: str | None = None  # the connection whose CallConnected was handled
     _events: list[AcsEvent]
 
     # --- connecting -------------------------------------------------------------------------
@@ -84,6 +101,80 @@ class PhoneCall(CallBase):
         call.connection_id = connection.connection_id
         call.server_call_id = connection.server_call_id or call.server_call_id
         await self._save()
+        if workflow.patched(patches.CONNECT_RECONCILE):
+            # A background task: events keep being handled while it waits.
+            asyncio.create_task(self._reconcile_connect(connection.connection_id))  # noqa: RUF006
+
+    def _awaiting_connect(self, connection_id: str) -> bool:
+        """The call still waits for the connection's first callback (none queued either)."""
+        call = self.call
+        return (
+            call.connection_id == connection_id
+            and call.status is CallStatus.STARTING
+            and not any(
+                e.type in ("CallConnected", "CallDisconnected")
+                and e.connection_id in (None, connection_id)
+                for e in self._events
+            )
+        )
+
+    async def _reconcile_connect(self, connection_id: str) -> None:
+        """Ask ACS while the connection's `CallConnected` is overdue; its answer stands in for
+        the lost event. No answer after the last check: hang up and end the call."""
+        for delay in CONNECT_CHECKS:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: not self._awaiting_connect(connection_id), timeout=delay
+                )
+            if not self._awaiting_connect(connection_id):
+                return
+            state = await self._connection_state(connection_id)
+            if not self._awaiting_connect(connection_id):
+                return
+            if state.state in CONNECTED_STATES:
+                workflow.logger.warning("CallConnected overdue: ACS says connected")
+                self._events.append(
+                    AcsEvent(
+                        id=f"{RECONCILED}-connected-{connection_id}",
+                        type="CallConnected",
+                        connection_id=connection_id,
+                        server_call_id=state.server_call_id,
+                    )
+                )
+                return
+            if state.state in GONE_STATES:
+                self._end_unconnected(connection_id, f"the call is {state.state} at ACS")
+                return
+        workflow.logger.warning("call not connected after the last check: hanging up")
+        try:
+            await self._hang_up_now()
+        except ActivityError as exc:
+            workflow.logger.warning("hang-up failed: %s", exc.cause)
+        if self._awaiting_connect(connection_id):
+            self._end_unconnected(connection_id, "not connected: gave up waiting")
+
+    def _end_unconnected(self, connection_id: str, reason: str) -> None:
+        workflow.logger.warning("call ended before it connected: %s", reason)
+        self._events.append(
+            AcsEvent(
+                id=f"{RECONCILED}-disconnected-{connection_id}",
+                type="CallDisconnected",
+                connection_id=connection_id,
+                result_message=reason,
+            )
+        )
+
+    async def _connection_state(self, connection_id: str) -> ConnectionState:
+        """ACS's state of the connection; "unknown" when ACS does not answer (next check)."""
+        try:
+            return await self._activity(
+                "call_connection_state",
+                ConnectionStateInput(call_id=self.call.call_id, connection_id=connection_id),
+                ConnectionState,
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("connection state not read: %s", exc.cause)
+            return ConnectionState(state="unknown")
 
     def _reopen(self, incoming: IncomingCall) -> None:
         """The customer calls back: the same conversation continues on a new connection."""
@@ -120,6 +211,12 @@ class PhoneCall(CallBase):
         call = self.call
         if call.status is CallStatus.ENDED:
             return
+        connection = event.connection_id or call.connection_id
+        if connection is not None and connection == self._connected_on:
+            # A late CallConnected after its reconciled stand-in (another event id).
+            if workflow.patched(patches.CONNECT_RECONCILE):
+                return
+        self._connected_on = connection
         call.status = CallStatus.IN_PROGRESS
         call.server_call_id = event.server_call_id or call.server_call_id
         call.connection_id = event.connection_id or call.connection_id

@@ -19,3 +19,7 @@ ACS_EVENT_ONCE = "acs-event-once"
 # `llm_turn` retried until the hard timeout rather than three times (a Redis restart spent the
 # three attempts in ~0.3 s and the next iteration said the answer again).
 LLM_TURN_UNTIL_HARD = "llm-turn-until-hard"
+# While a phone call is starting, ACS is asked for the connection's state (durable timers,
+# backing off): a lost `CallConnected`/`CallDisconnected` is reconciled, and a call that never
+# connects is hung up and ended instead of staying "starting".
+CONNECT_RECONCILE = "connect-reconcile"

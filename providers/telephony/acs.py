@@ -48,6 +48,7 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from domain.contracts import (
     AnswerCallInput,
     CallConnection,
+    ConnectionState,
     MediaInput,
     PlaceCallInput,
     PlayInput,
@@ -323,6 +324,23 @@ class AcsTelephony:
             raise _translate("hang_up", exc, repeatable=True) from exc
         except AzureError as exc:
             raise _translate("hang_up", exc, repeatable=True) from exc
+
+    async def connection_state(self, call_id: str, connection_id: str) -> ConnectionState:
+        """ACS's view of the connection now; "gone" when it no longer knows it (404)."""
+        try:
+            properties = await self._connection(connection_id).get_call_properties()
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                log.info("call %s: connection %s is gone", call_id, connection_id)
+                return ConnectionState(state="gone")
+            raise _translate("get_call_properties", exc, repeatable=False) from exc
+        except AzureError as exc:
+            raise _translate("get_call_properties", exc, repeatable=False) from exc
+        state = properties.call_connection_state
+        return ConnectionState(
+            state=str(getattr(state, "value", state) or "unknown"),
+            server_call_id=properties.server_call_id,
+        )
 
     async def start_media(self, input: MediaInput) -> None:
         await self._run(

@@ -12,6 +12,7 @@ from typing import Protocol
 from domain.contracts import (
     AnswerCallInput,
     CallConnection,
+    ConnectionState,
     MediaInput,
     PlaceCallInput,
     PlayInput,
@@ -51,3 +52,7 @@ class PhoneLine(Telephony, Protocol):
     async def stop_media(self, input: MediaInput) -> None: ...
 
     async def start_recording(self, input: RecordingInput) -> None: ...
+
+    async def connection_state(self, call_id: str, connection_id: str) -> ConnectionState:
+        """What the service says of the connection now (to reconcile a lost callback)."""
+        ...

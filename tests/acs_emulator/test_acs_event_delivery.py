@@ -42,7 +42,8 @@ class Receiver:
 async def sender() -> AsyncIterator[EventSender]:
     async with aiohttp.ClientSession() as http:
         signer = TokenSigner(issuer="https://acs.test", audience="resource")
-        events = EventSender(http, signer, lambda: 5.0, lambda: None)
+        # Short pauses (the real schedule spans ~15 s): the same logic, a quick test.
+        events = EventSender(http, signer, lambda: 5.0, lambda: None, (0.01, 0.05))
         yield events
         events.cancel()
 
