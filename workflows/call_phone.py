@@ -13,6 +13,9 @@ A callback can be lost (the API down while ACS delivers it; ACS's retries are fe
 while a call is still starting after `connect_call`, durable timers ask ACS for the
 connection's state, backing off, and an answer stands in for the lost `CallConnected` or
 `CallDisconnected`. A call still not connected after `CONNECT_CHECKS` is hung up and ended.
+The same for the other waits on a callback: a goodbye or transfer notice whose `PlayCompleted`
+is overdue goes on as if it came, and a hang-up whose `CallDisconnected` does not come is
+checked with ACS and the call ended.
 """
 
 from __future__ import annotations
@@ -69,6 +72,14 @@ CONNECT_CHECKS = tuple(timedelta(seconds=s) for s in (3, 6, 12, 24, 30, 30))
 CONNECTED_STATES = frozenset({"connected", "transferring", "transferAccepted"})
 GONE_STATES = frozenset({"disconnecting", "disconnected", "gone"})
 RECONCILED = "reconciled"  # id prefix of the events that stand in for lost callbacks
+# After a hang-up, ACS is asked after each of these (2, 6, 14 s) while no CallDisconnected came;
+# after the last the call is ended here whatever ACS says.
+HANG_UP_CHECKS = tuple(timedelta(seconds=s) for s in (2, 4, 8))
+# A goodbye or transfer notice whose PlayCompleted/PlayFailed did not come after this (plus
+# its text's reading time) goes on as if it had: the phrases last a few seconds.
+PLAY_OVERDUE = timedelta(seconds=20)
+PLAY_CHARS_PER_S = 10
+FOLLOWED_PLAYS = (GOODBYE, TRANSFER)  # plays whose end the call waits for
 TONES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -79,6 +90,9 @@ class PhoneCall(CallBase):
     _media_started_at: datetime | None = None
     _hanging_up: bool = False
     _connected_on: str | None = None  # the connection whose CallConnected was handled
+    # Immutable, replaced on change: a class default shared by every instance stays empty.
+    _plays_done: tuple[str, ...] = ()  # contexts of the PlayCompleted/PlayFailed handled
+    _stood_in: frozenset[str] = frozenset()  # contexts whose overdue end was stood in for
     _events: list[AcsEvent]
 
     # --- connecting -------------------------------------------------------------------------
@@ -143,7 +157,7 @@ class PhoneCall(CallBase):
                 )
                 return
             if state.state in GONE_STATES:
-                self._end_unconnected(connection_id, f"the call is {state.state} at ACS")
+                self._stand_in_disconnected(connection_id, f"the call is {state.state} at ACS")
                 return
         workflow.logger.warning("call not connected after the last check: hanging up")
         try:
@@ -151,10 +165,63 @@ class PhoneCall(CallBase):
         except ActivityError as exc:
             workflow.logger.warning("hang-up failed: %s", exc.cause)
         if self._awaiting_connect(connection_id):
-            self._end_unconnected(connection_id, "not connected: gave up waiting")
+            self._stand_in_disconnected(connection_id, "not connected: gave up waiting")
 
-    def _end_unconnected(self, connection_id: str, reason: str) -> None:
-        workflow.logger.warning("call ended before it connected: %s", reason)
+    def _awaiting_disconnect(self, connection_id: str) -> bool:
+        call = self.call
+        return (
+            call.connection_id == connection_id
+            and call.status is not CallStatus.ENDED
+            and not any(e.type == "CallDisconnected" for e in self._events)
+        )
+
+    async def _reconcile_hang_up(self, connection_id: str) -> None:
+        """After a hang-up ACS accepted: while its `CallDisconnected` is overdue, ask ACS;
+        after the last check the call is ended here (the line was hung up)."""
+        for delay in HANG_UP_CHECKS:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: not self._awaiting_disconnect(connection_id), timeout=delay
+                )
+            if not self._awaiting_disconnect(connection_id):
+                return
+            state = await self._connection_state(connection_id)
+            if not self._awaiting_disconnect(connection_id):
+                return
+            if state.state in GONE_STATES:
+                self._stand_in_disconnected(connection_id, f"hung up: {state.state} at ACS")
+                return
+        self._stand_in_disconnected(connection_id, "hung up: no CallDisconnected came")
+
+    def _follow_play(self, context: str, text: str) -> None:
+        """Go on as if the play ended when its PlayCompleted/PlayFailed is overdue."""
+        if context not in FOLLOWED_PLAYS or not workflow.patched(patches.CALLBACK_OVERDUE):
+            return
+        seen = self._plays_done.count(context)
+        overdue = PLAY_OVERDUE + timedelta(seconds=len(text) / PLAY_CHARS_PER_S)
+        asyncio.create_task(self._play_overdue(context, seen, overdue))  # noqa: RUF006
+
+    async def _play_overdue(self, context: str, seen: int, overdue: timedelta) -> None:
+        def settled() -> bool:
+            return self._plays_done.count(context) > seen or self.call.status is CallStatus.ENDED
+
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(settled, timeout=overdue)
+        if settled() or any(e.operation_context == context for e in self._events):
+            return
+        workflow.logger.warning("%s: PlayCompleted overdue; going on", context)
+        self._stood_in = self._stood_in | {context}
+        self._events.append(
+            AcsEvent(
+                id=f"{RECONCILED}-played-{context}-{seen}",
+                type="PlayCompleted",
+                connection_id=self.call.connection_id,
+                operation_context=context,
+            )
+        )
+
+    def _stand_in_disconnected(self, connection_id: str, reason: str) -> None:
+        workflow.logger.warning("call ended without its CallDisconnected: %s", reason)
         self._events.append(
             AcsEvent(
                 id=f"{RECONCILED}-disconnected-{connection_id}",
@@ -307,6 +374,12 @@ class PhoneCall(CallBase):
         await self._speak(call.last_turn_id, text, "notice")
 
     async def _on_play_done(self, event: AcsEvent) -> None:
+        context = event.operation_context or ""
+        if context in self._stood_in and not event.id.startswith(RECONCILED):
+            # The real end of a play whose stand-in already went on: nothing twice.
+            self._stood_in = self._stood_in - {context}
+            return
+        self._plays_done = (*self._plays_done, context)
         if event.type == "PlayFailed":
             workflow.logger.warning(
                 "play %s failed: %s %s", event.operation_context, event.result_sub_code,
@@ -473,9 +546,12 @@ class PhoneCall(CallBase):
             )
 
     async def _hang_up_now(self) -> None:
+        connection_id = self.call.connection_id
         await self._action(
-            "hang_up", HangUpInput(call_id=self.call.call_id, connection_id=self.call.connection_id)
+            "hang_up", HangUpInput(call_id=self.call.call_id, connection_id=connection_id)
         )
+        if connection_id is not None and workflow.patched(patches.CALLBACK_OVERDUE):
+            asyncio.create_task(self._reconcile_hang_up(connection_id))  # noqa: RUF006
 
     async def _play(self, text: str, context: str) -> None:
         call = self.call
@@ -491,6 +567,7 @@ class PhoneCall(CallBase):
                 custom_voice_endpoint_id=call.lang.custom_voice_endpoint_id,
             ),
         )
+        self._follow_play(context, text)
 
     def _media_input(self) -> MediaInput:
         call = self.call

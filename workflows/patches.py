@@ -23,3 +23,6 @@ LLM_TURN_UNTIL_HARD = "llm-turn-until-hard"
 # backing off): a lost `CallConnected`/`CallDisconnected` is reconciled, and a call that never
 # connects is hung up and ended instead of staying "starting".
 CONNECT_RECONCILE = "connect-reconcile"
+# A goodbye or transfer notice whose PlayCompleted is overdue goes on as if it came; a hang-up
+# whose CallDisconnected does not come is checked with ACS, and the call ends either way.
+CALLBACK_OVERDUE = "callback-overdue"

@@ -19,11 +19,13 @@ import httpx
 from acs_emulator.events import RESEND_AFTER_S
 from acs_emulator.models import CallRecord
 from core.redis_server import free_port
+from domain.call import CallState
+from domain.prompts import phrase
 from providers.sentences.redis_stream import RedisSentenceStream
 from tests.telephony.test_duplicate_deliveries import cloud_event
-from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone
+from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone, say
 from tests.telephony.test_phone_calls import phone as phone  # noqa: F401 - the fixture
-from workflows.call_phone import CONNECT_CHECKS
+from workflows.call_phone import CONNECT_CHECKS, HANG_UP_CHECKS, PLAY_CHARS_PER_S, PLAY_OVERDUE
 
 
 class Relay:
@@ -163,3 +165,30 @@ async def test_a_call_gone_at_acs_while_its_callbacks_are_lost_is_ended(phone: P
     finally:
         with contextlib.suppress(Exception):
             await relay.down()
+
+
+async def test_a_goodbye_whose_callbacks_are_lost_still_hangs_up_and_ends(phone: Phone) -> None:
+    relay = await behind_relay(phone)
+    await relay.up()
+    try:
+        call_id = await phone.call(lang=ONE_LANGUAGE)
+        connection_id = await phone.connection(call_id)
+        await relay.down()  # from now on PlayCompleted and CallDisconnected are refused
+        phone.llm.state.add(say("Goodbye, have a nice day!", "end_call"), user=call_id)
+        reply = (await phone.api.post(f"/call/{call_id}/messages", json={"text": "bye"})).json()
+        assert reply["ended"] is True
+        goodbye = phrase("goodbye", CallState.model_validate(await phone.state(call_id)))
+        overdue = PLAY_OVERDUE.total_seconds() + len(goodbye) / PLAY_CHARS_PER_S
+        record = await phone.phones.wait_for_state(
+            connection_id, "disconnected", timeout=overdue + 5
+        )
+        assert record.plays[-1].operation_context == "goodbye"
+        assert record.hang_up is not None and record.hang_up.by == "bot"
+        first = HANG_UP_CHECKS[0].total_seconds()
+        final = await phone.wait_status(call_id, "ended", timeout=first + 5, every=0.2)
+        assert "hangup" in [m["action"] for m in final["messages"]]
+        record = await phone.phones.call(connection_id)
+        lost = [e for e in record.events if e.type in ("PlayCompleted", "CallDisconnected")]
+        assert lost and not any(e.delivery is not None and e.delivery.ok for e in lost)
+    finally:
+        await relay.down()
