@@ -18,10 +18,13 @@ import httpx
 
 from acs_emulator.events import RESEND_AFTER_S
 from acs_emulator.models import CallRecord
+from acs_emulator.runner import AcsEmulator
 from core.redis_server import free_port
 from domain.call import CallState
+from domain.contracts import PlaceCallInput
 from domain.prompts import phrase
 from providers.sentences.redis_stream import RedisSentenceStream
+from providers.telephony.acs import AcsTelephony
 from tests.telephony.test_duplicate_deliveries import cloud_event
 from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone, say
 from tests.telephony.test_phone_calls import phone as phone  # noqa: F401 - the fixture
@@ -192,3 +195,35 @@ async def test_a_goodbye_whose_callbacks_are_lost_still_hangs_up_and_ends(phone:
         assert lost and not any(e.delivery is not None and e.delivery.ok for e in lost)
     finally:
         await relay.down()
+
+
+async def test_the_connection_state_through_the_sdk_follows_the_call() -> None:
+    """GET /calling/callConnections/{id} read by the real SDK: ringing, connected, gone."""
+    customer = "+33655501234"
+    async with AcsEmulator() as acs:
+        await acs.client.add_phone(customer, answer="auto", answer_delay_ms=1_000)
+        line = AcsTelephony(
+            endpoint=acs.endpoint, access_key=acs.access_key, bot_phone_number=acs.bot_number
+        )
+        try:
+            connection = await line.place_call(
+                PlaceCallInput(
+                    call_id="c1",
+                    to=customer,
+                    callback_url=f"http://127.0.0.1:{free_port()}/callback",  # nobody there
+                    media_url=None,
+                    audio_format="pcm16k",
+                    start_media=False,
+                )
+            )
+            ringing = await line.connection_state("c1", connection.connection_id)
+            assert ringing.state == "connecting"
+            await acs.client.wait_for_state(connection.connection_id, "connected")
+            connected = await line.connection_state("c1", connection.connection_id)
+            assert connected.state == "connected"
+            assert connected.server_call_id == connection.server_call_id
+            await acs.client.hang_up(connection.connection_id)
+            gone = await line.connection_state("c1", connection.connection_id)
+            assert gone.state == "gone"
+        finally:
+            await line.close()
