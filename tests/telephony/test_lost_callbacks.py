@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
 from acs_emulator.events import RESEND_AFTER_S
 from acs_emulator.models import CallRecord
@@ -28,6 +29,9 @@ from providers.telephony.acs import AcsTelephony
 from tests.telephony.test_duplicate_deliveries import cloud_event
 from tests.telephony.test_phone_calls import ONE_LANGUAGE, Phone, say
 from tests.telephony.test_phone_calls import phone as phone  # noqa: F401 - the fixture
+from tests.telephony.test_phone_calls import (  # noqa: F401 - the fixture
+    phone_time_skipping as phone_time_skipping,
+)
 from workflows.call_phone import CONNECT_CHECKS, HANG_UP_CHECKS, PLAY_CHARS_PER_S, PLAY_OVERDUE
 
 
@@ -227,3 +231,29 @@ async def test_the_connection_state_through_the_sdk_follows_the_call() -> None:
             assert gone.state == "gone"
         finally:
             await line.close()
+
+
+async def test_a_call_that_rings_past_every_check_is_hung_up_and_ended(
+    phone_time_skipping: Phone, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """No answer and no ring timeout at ACS: after the last check (timers skipped) the call is
+    hung up and ended, not left "starting"."""
+    phone = phone_time_skipping
+    number = "+33655509876"
+    await phone.phones.add_phone(number, answer="never", ring_timeout_ms=600_000)
+    call_id = await phone.call(phone_number=number, lang=ONE_LANGUAGE)
+    connection_id = await only_call(phone, call_id)
+    assert (await phone.phones.call(connection_id)).state == "ringing"
+    await time_skipping_env.sleep(sum(d.total_seconds() for d in CONNECT_CHECKS) + 5)
+    state = await phone.wait_status(call_id, "ended", timeout=20, every=0.2)
+    assert "hangup" in [m["action"] for m in state["messages"]]
+    assert not greetings(state)
+    record = await phone.phones.call(connection_id)
+    assert record.hang_up is not None and record.hang_up.by == "bot"
+    history = await phone.client.get_workflow_handle(f"call-{call_id}").fetch_history()
+    checks = [
+        e
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "call_connection_state"
+    ]
+    assert len(checks) == len(CONNECT_CHECKS)  # ringing at each check, then the give-up
