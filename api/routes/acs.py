@@ -9,7 +9,6 @@ Any failure rejects the whole batch.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from api.acs_auth import (
 from api.deps import Services, ServicesDep
 from api.errors import ApiError, error_body
 from api.idempotency import call_id_for_incoming
+from api.json_body import read_json
 from api.routes.sms import receive_sms, usable_sms
 from api.webhook_schemas import (
     CALLBACK_OPENAPI,
@@ -168,14 +168,6 @@ async def event_grid(request: Request, services: ServicesDep) -> Any:
         if other.get("eventType") != SMS_RECEIVED_EVENT:
             log.info("Event Grid event %s acknowledged, nothing to do", other.get("eventType"))
     return {}
-
-
-def read_json(raw: bytes) -> Any:
-    """The body as JSON; one nested too deep to parse is malformed too, not a crash."""
-    try:
-        return json.loads(raw)
-    except RecursionError as exc:
-        raise ValueError("JSON nested too deep") from exc
 
 
 async def _on_incoming_call(services: Services, incoming: IncomingCall) -> None:

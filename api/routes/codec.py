@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +31,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from api.deps import ServicesDep
 from api.errors import ApiError
 from api.guard import key_valid
+from api.json_body import read_json
 from core.codec import EncryptionCodec
 from core.settings import Settings
 
@@ -116,8 +116,8 @@ async def _read_json(request: Request) -> dict[str, Any]:
             raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     try:
-        body = json.loads(b"".join(chunks))
-    except (ValueError, RecursionError) as exc:
+        body = read_json(b"".join(chunks))
+    except ValueError as exc:
         raise ApiError(400, "body is not JSON") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
