@@ -230,13 +230,20 @@ async def run_phone_trial(stack: FaultStack, case: Case) -> Trial:
         stack.tail.follow(call_id)
         fault_at = 0.0
         restart_s = 0.0
+        early: Line | None = None
         if case.when == "connect":
-            await acs.wait_for_state(number, "ringing")
+            ringing = await acs.wait_for_state(number, "ringing")
+            # The phone listens from the start: the workflow may connect and greet (its own
+            # check with ACS) while the API is still down, before the API can say so.
+            early = Line(acs, ringing.connection_id)
+            early.start()
             fault_at = time.time()
             restart_s = await case.inject(stack, call_id)
         try:
             connection_id = await _connected(stack, call_id)
         except TimeoutError:
+            if early is not None:
+                await early.stop()
             status = (await _stored(stack, call_id)).get("status")
             trial = Trial(case.name, lost=1, restart_s=restart_s)
             trial.notes.append(f"the call never connected (status {status})")
@@ -244,8 +251,9 @@ async def run_phone_trial(stack: FaultStack, case: Case) -> Trial:
                 await acs.hang_up(number)
             await stack.heal_workers()
             return trial
-        line = Line(acs, connection_id)
-        line.start()
+        line = early if early is not None else Line(acs, connection_id)
+        if early is None:
+            line.start()
         try:
             await line.until_quiet()  # the greeting
             await line.say(1)

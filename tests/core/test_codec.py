@@ -72,6 +72,7 @@ def test_keys_must_be_long_enough_and_the_current_one_present(
     monkeypatch.setenv("CALLCENTER_TEMPORAL__CODEC__KEYS", json.dumps({"2026-12": "k" * 40}))
     monkeypatch.setenv("CALLCENTER_TEMPORAL__CODEC__CURRENT_KEY", "2026-12")
     monkeypatch.setenv("CALLCENTER_TEMPORAL__CODEC__PHONE_HASH_KEY", "p" * 40)
+    monkeypatch.setenv("CALLCENTER_TELEPHONY__CALL_SECRET_KEY", "c" * 40)
     settings = Settings()
     assert settings.temporal.codec.current_key == "2026-12"
     assert "k" * 40 not in repr(settings)
