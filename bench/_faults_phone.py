@@ -255,7 +255,8 @@ async def run_phone_trial(stack: FaultStack, case: Case) -> Trial:
         if early is None:
             line.start()
         try:
-            await line.until_quiet()  # the greeting
+            # The greeting (from the line's start when it listened before the API answered).
+            await line.until_quiet(since=0 if early is not None else None)
             await line.say(1)
             if case.when == "bot":
                 await line.until_received(round(2.5 * SENTENCE_S * BYTES_PER_S))
