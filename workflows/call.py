@@ -404,6 +404,7 @@ class CallWorkflow(PhoneCall):
                     continue  # an empty answer: ask again, as the reference does
                 await self._phrase(turn_id, "error", "error")
                 break
+            self._keep_policy(result)
             message = Message(
                 created_at=workflow.now(),
                 persona=Persona.ASSISTANT,
@@ -439,6 +440,14 @@ class CallWorkflow(PhoneCall):
             status=self.call.status,
             ended=self.call.status is CallStatus.ENDED,
         )
+
+    def _keep_policy(self, result: LlmTurnResult) -> None:
+        """The turn policy of the call's first turn is the call's (`domain/turn/`)."""
+        if result.turn_policy is None or self.call.turn_policy is not None:
+            return
+        if workflow.patched(patches.TURN_POLICY_STATE):
+            self.call.turn_policy = result.turn_policy
+            self.call.turn_guardrails = result.guardrails
 
     async def _phrase(self, turn_id: int, name: str, kind: SpeakKind) -> bool:
         """Speak a static phrase of the turn; False when it could not be (see `TURN_GUARDED`)."""

@@ -182,6 +182,7 @@ async def test_sentences_reach_redis_before_the_answer_ends(
         model="fast-model",
         sentences=3,
         guardrails=True,  # the default: the workflow checks the model's tool calls
+        turn_policy="hosted",  # the default profile's: the workflow keeps it in the state
     )
     request = llm.state.requests(call.call_id)[0]
     assert request.tools and request.max_tokens == 160
