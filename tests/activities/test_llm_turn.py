@@ -316,6 +316,33 @@ async def test_last_iteration_sends_no_tools_key(
     assert first["seed"] == 42 and first["temperature"] == 0.0
 
 
+async def test_the_policy_the_call_state_names_runs_whatever_the_settings(
+    llm: ScriptedLlmServer,
+    bodies: Bodies,
+    make_activities: MakeActivities,
+    sentences: RedisSentenceStream,
+) -> None:
+    """A call keeps the policy of its first turn: the settings say "full", the state "small"."""
+    call = new_call().model_copy(update={"turn_policy": "small", "turn_guardrails": True})
+    llm.state.add(
+        ScriptedReply(
+            text="I see.", tool_calls=[ScriptedToolCall(name="updated_claim", arguments=CLAIM)]
+        ),
+        user=call.call_id,
+    )
+    result = await run(await make_activities(), turn(call))
+    [body] = bodies[call.call_id]
+    assert "tools" not in body  # the small prompt describes its tools in text
+    assert [m["role"] for m in body["messages"]].count("system") == 1
+    assert result.turn_policy == "small" and result.guardrails
+    assert result.tool_calls == []  # a small model's calls are not kept with guardrails
+    # The bot asks for the next field itself, and it is said and stored.
+    assert result.sentences == 2 and result.content.startswith("I see. ")
+    question = result.content.removeprefix("I see. ")
+    assert question.endswith("?")
+    assert await spoken(sentences, call) == [("sentence", "I see."), ("sentence", question)]
+
+
 # --- errors and fallbacks ------------------------------------------------------------------
 
 
