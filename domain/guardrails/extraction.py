@@ -129,7 +129,16 @@ _NOT_AN_ANSWER = re.compile(
     r"\?\s*$|\b(don'?t (know|have|remember)|not sure|no idea|can'?t remember|repeat|sorry"
     r"|thanks?|thank you)\b"
 )
-_LEADING_FILLER = re.compile(r"^(?:(?:yes|yeah|well|so|um+|uh+|ok|okay|sure|oui|alors)\W+)+", re.I)
+_LEADING_FILLER = re.compile(
+    r"^(?:(?:yes|yeah|well|so|and|but|um+|uh+|ok|okay|sure|oui|alors|et)\W+)+", re.I
+)
+# Speech-to-text leaves out the comma before where a place is relative to a landmark.
+_PLACE_QUALIFIER = re.compile(
+    r"(?<=\w)\s+(near|next to|close to|opposite|behind|in front of|across from|pres de"
+    r"|près de|à côté de)\b",
+    re.I,
+)
+_PLACE_FIELD = re.compile(r"location|address|place|where")
 _NAME_INTRO = re.compile(
     r"(?i:my name is|my name's|name is|i am|i'm|this is|it's|it is|je m'appelle|c'est)\s+"
     r"((?:[A-ZÀ-Ý][\w'-]+)(?:\s+[A-ZÀ-Ý][\w'-]+){0,3})"
@@ -166,7 +175,7 @@ def extract_answer(call: CallState, *, free_text: bool = False) -> list[FieldUpd
     for field in asked:
         raw = _answer_for(field, turn, call)
         if raw is None and free_text and len(asked) == 1 and _is_free_text(field, question):
-            raw = _words_as_answer(turn.content)
+            raw = _words_as_answer(turn.content, field)
         if raw is None:
             continue
         try:
@@ -252,12 +261,22 @@ def _is_free_text(field: ClaimField, question: str) -> bool:
     return field.type is ClaimFieldType.TEXT and not coded and "?" in question
 
 
-def _words_as_answer(text: str) -> str | None:
+def _words_as_answer(text: str, field: ClaimField) -> str | None:
     """The caller's turn as the value of a free-text field, unless it is no answer."""
     folded = fold(text)
     if _NOT_AN_ANSWER.search(folded) or len(WORD_RE.findall(folded)) < 2:
         return None
-    return _LEADING_FILLER.sub("", text.strip()).strip() or None
+    return clean_value(text, place=bool(_PLACE_FIELD.search(field.name))) or None
+
+
+def clean_value(text: str, *, place: bool = False) -> str:
+    """Words said as a value, stored clean: "and Lyon near the train station." becomes
+    "Lyon, near the train station" for a place (the lead-in and the recogniser's full stop are
+    not part of the value)."""
+    value = _LEADING_FILLER.sub("", text.strip()).strip().rstrip(" .")
+    if place:
+        value = _PLACE_QUALIFIER.sub(r", \1", value)
+    return value
 
 
 def with_updates(call: CallState, updates: list[FieldUpdate]) -> CallState:

@@ -101,4 +101,16 @@ def question_for(field: ClaimField) -> str:
         return template.format(label=label)
     if is_name_field(field):
         return "May I have the name, please?"
-    return f"Could you tell me the {field.name.replace('_', ' ')}: {label}?"
+    return f"Could you tell me {_what(field)}?"
+
+
+_ARTICLE = re.compile(r"^(?:the|a|an|your)\s+", re.I)
+
+
+def _what(field: ClaimField) -> str:
+    """What the question names: the field's description where it says what the name says
+    (so `asks_for` still recognises it), else the words of its name; said once, not both."""
+    described = _ARTICLE.sub("", (field.description or "").strip().rstrip("."))
+    if described and asks_for(field, described):
+        return f"the {described[:1].lower()}{described[1:]}"
+    return f"the {field.name.replace('_', ' ')}"

@@ -232,8 +232,18 @@ def test_no_answer_is_made_up(question: str, answer: str) -> None:
 
 def test_free_text_answers_are_taken_for_a_small_model_only() -> None:
     state = call(("bot", "Where did it happen?"), ("caller", "Well, on the A6 near Lyon."))
-    expected = [FieldUpdate(field="incident_location", value="on the A6 near Lyon.")]
+    expected = [FieldUpdate(field="incident_location", value="on the A6, near Lyon")]
     assert extract_answer(state, free_text=True) == expected
+    station = call(("bot", "Where did it happen?"), ("caller", "and Lyon near the train station."))
+    expected = [FieldUpdate(field="incident_location", value="Lyon, near the train station")]
+    assert extract_answer(station, free_text=True) == expected
+    # Only a place gets the comma; any answer loses the lead-in and the full stop.
+    told = call(
+        ("bot", "Could you tell me what happened?"),
+        ("caller", "So the pipe burst near the boiler."),
+    )
+    expected = [FieldUpdate(field="incident_description", value="the pipe burst near the boiler")]
+    assert extract_answer(told, free_text=True) == expected
     questioned = call(("bot", "Where did it happen?"), ("caller", "Why do you ask?"))
     assert extract_answer(questioned, free_text=True) == []
     statement = call(("bot", "I noted your email address."), ("caller", "Great, thanks."))
@@ -320,8 +330,16 @@ def test_a_custom_field_gets_a_question_naming_it() -> None:
 
     field = ClaimField(name="vehicle_plate", type=ClaimFieldType.TEXT, description="Licence plate")
     question = question_for(field)
-    assert "vehicle plate" in question and asks_for(field, question)
+    assert question == "Could you tell me the vehicle plate?" and asks_for(field, question)
     assert ANYTHING_ELSE.endswith("?")
+    # Named once, by its description where that says what the name says.
+    described = field.model_copy(update={"description": "The serial number of the device."})
+    described = described.model_copy(update={"name": "device_serial"})
+    question = question_for(described)
+    assert question == "Could you tell me the serial number of the device?"
+    assert asks_for(described, question)
+    bare = ClaimField(name="hardware_info", type=ClaimFieldType.TEXT)
+    assert question_for(bare) == "Could you tell me the hardware info?"
 
 
 def test_a_reply_repeating_the_caller_is_recognised() -> None:
