@@ -74,6 +74,7 @@ class LlmActivities:
         if plan.answer_without_model:
             return LlmTurnResult(
                 tool_calls=plan.intent,
+                prefill=plan.prefill,  # a goodbye may say more: it is stored too
                 model="guardrails",
                 guardrails=policy.guardrails,
                 turn_policy=policy.name,

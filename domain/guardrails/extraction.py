@@ -11,7 +11,7 @@ import phonenumbers
 
 from domain.call import CallState, Message, Persona
 from domain.claim import ClaimField, ClaimFieldType, FieldUpdate, apply_updates, validate_value
-from domain.guardrails.slots import ask_order, asks_for
+from domain.guardrails.slots import GENERIC_NAME_WORDS, ask_order, asks_for
 from domain.guardrails.text import WORD_RE, fold, heard, is_caller_turn, is_name_field
 from domain.guardrails.words import MONTHS, WEEKDAYS, by_position
 from domain.phone import InvalidPhoneNumber, timezone_for, to_e164
@@ -138,6 +138,13 @@ _PLACE_QUALIFIER = re.compile(
     r"|près de|à côté de)\b",
     re.I,
 )
+# Unprompted values: a name introduced as one, a phone number given as one.
+_NAME_GIVEN = re.compile(
+    r"(?i:my name is|my name's|je m'appelle)\s+((?:[A-ZÀ-Ý][\w'-]+)(?:\s+[A-ZÀ-Ý][\w'-]+){0,3})"
+)
+_PHONE_GIVEN = re.compile(
+    r"\b(phone|call me|reach me|my number|number is|numero|telephone|mobile|portable)\b"
+)
 _PLACE_FIELD = re.compile(r"location|address|place|where")
 _NAME_INTRO = re.compile(
     r"(?i:my name is|my name's|name is|i am|i'm|this is|it's|it is|je m'appelle|c'est)\s+"
@@ -151,14 +158,18 @@ _CODE = re.compile(r"\b[A-Za-z0-9][A-Za-z0-9-]*\d[A-Za-z0-9-]*\d[A-Za-z0-9-]*\b"
 _PHONE_RUN = re.compile(r"(?:\+|\b00)?\d[\d .-]{6,}\d")
 
 
-def extract_answer(call: CallState, *, free_text: bool = False) -> list[FieldUpdate]:
+def extract_answer(
+    call: CallState, *, free_text: bool = False, unprompted: bool = False
+) -> list[FieldUpdate]:
     """Values the caller just gave for the fields the bot had just asked for.
 
     Only when the caller's turn is the last message (the first LLM iteration of a turn), only
     for missing fields the bot's last sentence asked for, and only for values without doubt:
     an email, a phone number, a date or time, a code with digits, a name as said. With
     `free_text` (a small model, which rarely stores anything itself), the caller's own words
-    also answer a free-text field, when it was the only field asked. Each value is valid.
+    also answer a free-text field, when it was the only field asked. With `unprompted`, a
+    value the caller gives for a field nobody asked for yet is taken too, when the turn says
+    which field it is (see `_unprompted`). Each value is valid.
     """
     if not call.messages or not is_caller_turn(call.messages[-1]):
         return []
@@ -167,15 +178,21 @@ def extract_answer(call: CallState, *, free_text: bool = False) -> list[FieldUpd
         (m.content for m in reversed(call.messages[:-1]) if m.persona is Persona.ASSISTANT),
         "",
     )
-    if not question:
+    if not question and not unprompted:
         return []
     tz = timezone_for(call.initiate.phone_number)
-    asked = [f for f in ask_order(call) if not call.claim.get(f.name) and asks_for(f, question)]
-    updates: list[FieldUpdate] = []
+    missing = [f for f in ask_order(call) if not call.claim.get(f.name)]
+    asked = [f for f in missing if question and asks_for(f, question)]
+    found: list[tuple[ClaimField, str | None]] = []
     for field in asked:
         raw = _answer_for(field, turn, call)
         if raw is None and free_text and len(asked) == 1 and _is_free_text(field, question):
             raw = _words_as_answer(turn.content, field)
+        found.append((field, raw))
+    if unprompted:
+        found.extend(_unprompted([f for f in missing if f not in asked], turn, call))
+    updates: list[FieldUpdate] = []
+    for field, raw in found:
         if raw is None:
             continue
         try:
@@ -184,6 +201,40 @@ def extract_answer(call: CallState, *, free_text: bool = False) -> list[FieldUpd
             continue
         updates.append(FieldUpdate(field=field.name, value=raw))
     return updates
+
+
+def _unprompted(
+    fields: list[ClaimField], turn: Message, call: CallState
+) -> list[tuple[ClaimField, str | None]]:
+    """Values given before they were asked for, only where the turn says which field each is:
+    the one email said for the one email field missing, a phone number given as one ("call me
+    on ..."), a name introduced ("my name is ..."), a code said with its field's words ("my
+    policy is B01371946"). Free text and dates are left to the question that asks for them."""
+    folded = heard(turn.content)
+    out: list[tuple[ClaimField, str | None]] = []
+
+    def only(candidates: list[ClaimField], value: str | None) -> None:
+        if len(candidates) == 1 and value is not None:
+            out.append((candidates[0], value))
+
+    emails = find_emails(folded)
+    only(
+        [f for f in fields if f.type is ClaimFieldType.EMAIL],
+        emails[0] if len(emails) == 1 else None,
+    )
+    if _PHONE_GIVEN.search(folded):
+        phones = [f for f in fields if f.type is ClaimFieldType.PHONE_NUMBER]
+        only(phones, _phone_in(folded, call.initiate.phone_number))
+    name = _NAME_GIVEN.search(turn.content)
+    only([f for f in fields if is_name_field(f)], name.group(1) if name else None)
+    codes = [c for c in _CODE.findall(turn.content) if not _looks_like_phone(c)]
+    for field in fields:
+        if field.type is not ClaimFieldType.TEXT or not field.name.endswith(("_number", "_id")):
+            continue
+        words = [w for w in field.name.split("_") if w not in GENERIC_NAME_WORDS]
+        if len(codes) == 1 and words and all(re.search(rf"\b{w}", folded) for w in words):
+            out.append((field, codes[0].upper()))
+    return out
 
 
 def _answer_for(field: ClaimField, turn: Message, call: CallState) -> str | None:

@@ -28,7 +28,7 @@ _ASKS_BY_TYPE = {
         r"\b(when|what time|which day|what day|date|quand|quelle heure|quel jour)\b"
     ),
 }
-_GENERIC_NAME_WORDS = frozenset({"policyholder", "incident", "number", "id", "customer"})
+GENERIC_NAME_WORDS = frozenset({"policyholder", "incident", "number", "id", "customer"})
 # How the bot asks for the default free-text fields; other fields by the words of their name.
 _ASKS_TEXT = {
     "incident_location": re.compile(r"\b(where|location|ou)\b|(?<!mail )\baddress\b"),
@@ -63,7 +63,7 @@ def asks_for(field: ClaimField, bot_text: str) -> bool:
         return bool(re.search(r"\b(name|nom)\b", text))
     if field.name in _ASKS_TEXT:
         return bool(_ASKS_TEXT[field.name].search(text))
-    words = [w for w in field.name.split("_") if w not in _GENERIC_NAME_WORDS]
+    words = [w for w in field.name.split("_") if w not in GENERIC_NAME_WORDS]
     return bool(words) and all(re.search(rf"\b{re.escape(w)}", text) for w in words)
 
 

@@ -107,7 +107,8 @@ class _Policy:
             intent = [LlmToolCallRequest(id=call_id, name=str(wanted))]
         prefill: list[FieldUpdate] = []
         if self.guardrails:
-            prefill = extract_answer(input.call, free_text=self._small)
+            # A small model stores nothing itself: every fact the caller gives is taken.
+            prefill = extract_answer(input.call, free_text=self._small, unprompted=self._small)
         return TurnPlan(
             call=with_updates(input.call, prefill),
             offered=offered,

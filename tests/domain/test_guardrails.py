@@ -359,3 +359,37 @@ def test_a_clock_time_written_as_digits_by_speech_to_text() -> None:
     assert (8, 30) in find_times("it happened this morning at about 830")
     assert (12, 45) in find_times("at 1245")
     assert find_times("my policy is 1234567") == set()
+
+
+def test_facts_given_before_they_are_asked_are_taken_when_the_turn_names_them() -> None:
+    state = call(
+        ("bot", "Hello, how can I help?"),
+        (
+            "caller",
+            "My name is Jean Dupont, my policy is B01371946, call me on 06 12 34 56 78. My"
+            " email is jean dot dupont at example dot com. A tree fell on my car.",
+        ),
+    )
+    found = {u.field: u.value for u in extract_answer(state, free_text=True, unprompted=True)}
+    assert found == {
+        "policyholder_name": "Jean Dupont",
+        "policy_number": "B01371946",
+        "policyholder_phone": "+33612345678",
+        "policyholder_email": "jean.dupont@example.com",
+    }
+    assert extract_answer(state, free_text=True) == []  # only when the policy asks for them
+
+
+def test_an_unprompted_value_needs_its_field_named_and_no_doubt() -> None:
+    # A code without the field's words, a bare name, a number not given as a phone: not taken.
+    state = call(
+        ("bot", "Hello, how can I help?"),
+        ("caller", "Jean Dupont here, the code on the box is AB1234, it was 0612345678."),
+    )
+    assert extract_answer(state, unprompted=True) == []
+    stored = call(
+        ("bot", "Hello?"),
+        ("caller", "My name is Jean Dupont."),
+        claim={"policyholder_name": "Ann Smith"},
+    )
+    assert extract_answer(stored, unprompted=True) == []  # never overwrites a stored value
