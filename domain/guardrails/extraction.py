@@ -11,6 +11,7 @@ import phonenumbers
 
 from domain.call import CallState, Message, Persona
 from domain.claim import ClaimField, ClaimFieldType, FieldUpdate, apply_updates, validate_value
+from domain.guardrails.intents import requested_tool
 from domain.guardrails.slots import GENERIC_NAME_WORDS, ask_order, asks_for
 from domain.guardrails.text import WORD_RE, fold, heard, is_caller_turn, is_name_field
 from domain.guardrails.words import MONTHS, WEEKDAYS, by_position
@@ -127,7 +128,7 @@ def find_times(folded: str) -> set[tuple[int, int]]:
 # An answer that is not one: a question back, not knowing, a filler.
 _NOT_AN_ANSWER = re.compile(
     r"\?\s*$|\b(don'?t (know|have|remember)|not sure|no idea|can'?t remember|repeat|sorry"
-    r"|thanks?|thank you)\b"
+    r"|thanks?|thank you|that'?s (all|everything)|bye|goodbye|au revoir)\b"
 )
 _LEADING_FILLER = re.compile(
     r"^(?:(?:yes|yeah|well|so|and|but|um+|uh+|ok|okay|sure|oui|alors|et)\W+)+", re.I
@@ -183,14 +184,17 @@ def extract_answer(
     tz = timezone_for(call.initiate.phone_number)
     missing = [f for f in ask_order(call) if not call.claim.get(f.name)]
     asked = [f for f in missing if question and asks_for(f, question)]
+    # Values the turn gives for other fields: then it is not the free-text answer asked for.
+    others = _unprompted([f for f in missing if f not in asked], turn, call) if unprompted else []
     found: list[tuple[ClaimField, str | None]] = []
     for field in asked:
         raw = _answer_for(field, turn, call)
-        if raw is None and free_text and len(asked) == 1 and _is_free_text(field, question):
+        # A request (a person, goodbye) or values for other fields is not this field's answer.
+        alone = len(asked) == 1 and not others and requested_tool(call) is None
+        if raw is None and free_text and alone and _is_free_text(field, question):
             raw = _words_as_answer(turn.content, field)
         found.append((field, raw))
-    if unprompted:
-        found.extend(_unprompted([f for f in missing if f not in asked], turn, call))
+    found.extend(others)
     updates: list[FieldUpdate] = []
     for field, raw in found:
         if raw is None:

@@ -32,7 +32,10 @@ GENERIC_NAME_WORDS = frozenset({"policyholder", "incident", "number", "id", "cus
 # How the bot asks for the default free-text fields; other fields by the words of their name.
 _ASKS_TEXT = {
     "incident_location": re.compile(r"\b(where|location|ou)\b|(?<!mail )\baddress\b"),
-    "incident_description": re.compile(r"\b(what happened|describe|tell me (more )?about)\b"),
+    # The greeting ("How can I help you today?") asks what happened too.
+    "incident_description": re.compile(
+        r"\b(what happened|describe|tell me (more )?about|how can i help|what can i do for you)\b"
+    ),
     "injuries": re.compile(r"\b(injur\w*|hurt|blesse\w*)\b"),
     "witnesses": re.compile(r"\b(witness\w*|temoin\w*)\b"),
     "involved_parties": re.compile(r"\b(involved|other (driver|vehicle|car|party))\b"),

@@ -363,7 +363,7 @@ def test_a_clock_time_written_as_digits_by_speech_to_text() -> None:
 
 def test_facts_given_before_they_are_asked_are_taken_when_the_turn_names_them() -> None:
     state = call(
-        ("bot", "Hello, how can I help?"),
+        ("bot", "Hello, I'm Amélie from Contoso."),
         (
             "caller",
             "My name is Jean Dupont, my policy is B01371946, call me on 06 12 34 56 78. My"
@@ -378,6 +378,14 @@ def test_facts_given_before_they_are_asked_are_taken_when_the_turn_names_them() 
         "policyholder_email": "jean.dupont@example.com",
     }
     assert extract_answer(state, free_text=True) == []  # only when the policy asks for them
+    # Answering the greeting with them: the facts, not the whole turn as what happened.
+    greeted = call(("bot", "How can I help you today?"), ("caller", state.messages[-1].content))
+    taken = extract_answer(greeted, free_text=True, unprompted=True)
+    assert {u.field: u.value for u in taken} == found
+    told = call(("bot", "How can I help you today?"), ("caller", "A tree fell on my car."))
+    assert extract_answer(told, free_text=True, unprompted=True) == [
+        FieldUpdate(field="incident_description", value="A tree fell on my car")
+    ]
 
 
 def test_an_unprompted_value_needs_its_field_named_and_no_doubt() -> None:

@@ -59,15 +59,20 @@ def test_the_small_policy_owns_the_claim_and_asks_the_next_question() -> None:
     policy = SmallModelPolicy(guardrails=True)
     plan = policy.plan(LlmTurnInput(call=STOLEN, turn_id=1, iteration=0))
     assert policy.keep_calls(plan, [MODEL_CALL], False) == []
+    # The answer to the greeting is what happened: stored, and the model shown it stored.
+    assert [(u.field, u.value) for u in plan.prefill] == [
+        ("incident_description", "My car was stolen last night")
+    ]
+    assert plan.call.claim["incident_description"] == "My car was stolen last night"
     question = policy.closing_question(
         plan, "I am sorry to hear that.", [], content_filtered=False, tools_enabled=True
     )
-    missing = next(f for f in STOLEN.claim_schema() if f.name == "incident_description")
+    missing = next(f for f in STOLEN.claim_schema() if f.name == "policyholder_name")
     assert question == question_for(missing)
     # A reply that already asks for it gets nothing added.
     assert (
         policy.closing_question(
-            plan, "Could you tell me what happened?", [], content_filtered=False, tools_enabled=True
+            plan, "May I have your name?", [], content_filtered=False, tools_enabled=True
         )
         is None
     )
