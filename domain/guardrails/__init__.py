@@ -23,7 +23,7 @@ from domain.guardrails.grounding import (
     apply_grounded_updates,
 )
 from domain.guardrails.intents import hang_up_refusal, requested_tool, transfer_refusal
-from domain.guardrails.repetition import echoes_caller, repeats_bot
+from domain.guardrails.repetition import echoes_caller, refuses, repeats_bot
 from domain.guardrails.slots import (
     ANYTHING_ELSE,
     ASK_FIRST,
@@ -55,6 +55,7 @@ __all__ = [
     "last_caller_turn",
     "next_missing_field",
     "question_for",
+    "refuses",
     "repeats_bot",
     "requested_tool",
     "transfer_refusal",

@@ -131,7 +131,9 @@ _NOT_AN_ANSWER = re.compile(
     r"|thanks?|thank you|that'?s (all|everything)|bye|goodbye|au revoir)\b"
 )
 _LEADING_FILLER = re.compile(
-    r"^(?:(?:yes|yeah|well|so|and|but|um+|uh+|ok|okay|sure|oui|alors|et)\W+)+", re.I
+    r"^(?:(?:yes|yeah|well|so|and|but|um+|uh+|ok|okay|sure|hi|hello|oui|alors|et|bonjour)"
+    r"\W+)+",
+    re.I,
 )
 # Speech-to-text leaves out the comma before where a place is relative to a landmark.
 _PLACE_QUALIFIER = re.compile(
@@ -320,6 +322,8 @@ def _words_as_answer(text: str, field: ClaimField) -> str | None:
     """The caller's turn as the value of a free-text field, unless it is no answer."""
     folded = fold(text)
     if _NOT_AN_ANSWER.search(folded) or len(WORD_RE.findall(folded)) < 2:
+        return None
+    if find_emails(folded) or _PHONE_RUN.search(folded):  # contact details, not this field
         return None
     return clean_value(text, place=bool(_PLACE_FIELD.search(field.name))) or None
 

@@ -1,6 +1,9 @@
-"""Repetition: a small model's sentences that parrot the caller or the bot itself."""
+"""Repetition: a small model's sentences that parrot the caller or the bot itself, or refuse
+what it was asked (unusable: never spoken, the bot's own question follows)."""
 
 from __future__ import annotations
+
+import re
 
 from domain.call import CallState, Persona
 from domain.guardrails.text import WORD_RE, heard, is_caller_turn
@@ -29,3 +32,16 @@ def repeats_bot(sentence: str, call: CallState) -> bool:
         for m in call.messages
         if m.persona is Persona.ASSISTANT and m.content
     )
+
+
+# A small model's stock refusal, said to questions it can answer ("I'm sorry, but I can't
+# assist with that."): measured in most calls of the evaluation.
+_REFUSAL = re.compile(
+    r"\b(i'?m sorry,? but i (can'?t|cannot|am unable to)|i (can'?t|cannot) (assist|help) with"
+    r"|as an ai\b)"
+)
+
+
+def refuses(sentence: str) -> bool:
+    """True for a stock refusal of the model."""
+    return bool(_REFUSAL.search(heard(sentence)))

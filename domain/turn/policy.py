@@ -27,6 +27,7 @@ from domain.guardrails import (
     extract_answer,
     next_missing_field,
     question_for,
+    refuses,
     repeats_bot,
     requested_tool,
     with_updates,
@@ -125,7 +126,7 @@ class _Policy:
     def unusable(self, sentence: str, call: CallState) -> bool:
         if not self._owns_claim:
             return False
-        return echoes_caller(sentence, call) or repeats_bot(sentence, call)
+        return refuses(sentence) or echoes_caller(sentence, call) or repeats_bot(sentence, call)
 
     def keep_calls(
         self, plan: TurnPlan, calls: list[LlmToolCallRequest], content_filtered: bool
@@ -154,7 +155,8 @@ class _Policy:
         # caller's answer is recognised and stored on the next turn.
         missing = next_missing_field(plan.call)
         if missing is not None and not asks_for(missing, content):
-            return question_for(missing)
+            question = question_for(missing)
+            return None if question.casefold() in content.casefold() else question
         if missing is None and not content:
             return ANYTHING_ELSE
         return None

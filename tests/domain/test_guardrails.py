@@ -386,6 +386,11 @@ def test_facts_given_before_they_are_asked_are_taken_when_the_turn_names_them() 
     assert extract_answer(told, free_text=True, unprompted=True) == [
         FieldUpdate(field="incident_description", value="A tree fell on my car")
     ]
+    hello = call(("bot", "How can I help you today?"), ("caller", "Hi, a tree fell on my car."))
+    assert [u.value for u in extract_answer(hello, free_text=True)] == ["a tree fell on my car"]
+    # Contact details given to a free-text question are not its answer.
+    where = call(("bot", "Where did it happen?"), ("caller", "You can reach me on 06 12 34 56 78."))
+    assert extract_answer(where, free_text=True) == []
 
 
 def test_an_unprompted_value_needs_its_field_named_and_no_doubt() -> None:

@@ -99,3 +99,20 @@ def test_every_language_has_every_word_list() -> None:
     assert all(len(words.NUMBERS[lang]) == 13 for lang in langs)
     assert all(len(words.MONTHS[lang]) == 12 for lang in langs)
     assert all(len(words.WEEKDAYS[lang]) == 7 for lang in langs)
+
+
+def test_the_small_policy_never_speaks_a_stock_refusal() -> None:
+    refusal = "I'm sorry, but I can't assist with that."
+    assert SmallModelPolicy(guardrails=True).unusable(refusal, STOLEN)
+    assert not HostedPolicy(guardrails=True).unusable(refusal, STOLEN)
+    assert not SmallModelPolicy(guardrails=True).unusable("I'm sorry to hear that.", STOLEN)
+
+
+def test_the_bot_question_is_not_added_twice() -> None:
+    policy = SmallModelPolicy(guardrails=True)
+    plan = policy.plan(LlmTurnInput(call=STOLEN, turn_id=1, iteration=0))
+    said = "May I have your full name, please?"
+    assert said == question_for(next(f for f in STOLEN.claim_schema() if "name" in f.name))
+    assert (
+        policy.closing_question(plan, said, [], content_filtered=False, tools_enabled=True) is None
+    )
