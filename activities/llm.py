@@ -23,20 +23,10 @@ from domain.contracts import (
     LlmTurnResult,
     SentenceEvent,
 )
-from domain.guardrails import (
-    ANYTHING_ELSE,
-    asks_for,
-    echoes_caller,
-    extract_answer,
-    next_missing_field,
-    question_for,
-    repeats_bot,
-    requested_tool,
-    with_updates,
-)
-from domain.prompts import SMALL_TOOLS, build_chat, phrase, system_prompts
+from domain.prompts import build_chat, phrase, system_prompts
 from domain.text import SentenceSplitter, normalise_arguments
 from domain.tools import TOOL_NAMES, tool_schemas
+from domain.turn import TurnPolicy, choose, policy_for
 from providers.llm.base import (
     ChatModel,
     LlmContentFiltered,
@@ -75,80 +65,74 @@ class LlmActivities:
     async def llm_turn(self, input: LlmTurnInput) -> LlmTurnResult:
         """Stream one completion into the call's sentence stream; return what was said.
 
-        The result is a `LlmTurnResult`: with `llm.guardrails`, it carries the answers
-        taken from the caller's turn (the model is shown them as stored) and asks the workflow
-        to check the model's tool calls against what the caller said.
+        What the model is shown and what of its answer is kept is the call's turn policy's
+        (`domain/turn/`); the result names the policy, with the answers it took from the
+        caller's turn (the model is shown them as stored) for the workflow to store.
         """
-        settings = self._settings
+        policy = self._policy(input.call)
+        plan = policy.plan(input)
+        if plan.answer_without_model:
+            return LlmTurnResult(
+                tool_calls=plan.intent,
+                prefill=plan.prefill,  # a goodbye may say more: it is stored too
+                model="guardrails",
+                guardrails=policy.guardrails,
+                turn_policy=policy.name,
+            )
         now = datetime.now(UTC)
-        offered = TOOL_NAMES - set(input.blacklist)
-        if settings.profile == "small":
-            offered &= SMALL_TOOLS  # described in the prompt's text, no schemas sent
-        intent: list[LlmToolCallRequest] = []  # what the caller clearly asked for
-        wanted = requested_tool(input.call) if settings.guardrails else None
-        if wanted in offered and input.tools_enabled:
-            call_id = f"guardrail_{input.turn_id}_{input.iteration}_intent"
-            intent = [LlmToolCallRequest(id=call_id, name=str(wanted))]
-        if intent and settings.profile == "small":
-            # The caller asked for a person or said goodbye, which a small model misses (and
-            # talks over): the workflow speaks its own notice or goodbye, no model is needed.
-            return LlmTurnResult(tool_calls=intent, model="guardrails", guardrails=True)
-        prefill = []
-        if settings.guardrails:
-            prefill = extract_answer(input.call, free_text=settings.profile == "small")
-        call = with_updates(input.call, prefill)
-        tools = None
-        if input.tools_enabled and settings.profile == "full":
-            tools = tool_schemas(call, frozenset(TOOL_NAMES - offered))
+        call = plan.call
+        tools = tool_schemas(call, frozenset(TOOL_NAMES - plan.offered)) if plan.schemas else None
         messages = build_chat(
             call,
             now=now,
-            max_messages=settings.history_messages,
+            max_messages=self._settings.history_messages,
             max_chars=self._history_chars(call, now, tools),
-            profile=settings.profile,
-            slot_hint=settings.guardrails,
+            profile=plan.profile,
+            slot_hint=plan.slot_hint,
         )
-        owned = settings.profile == "small" and settings.guardrails
-        skip = (
-            (lambda text: echoes_caller(text, input.call) or repeats_bot(text, input.call))
-            if owned
-            else None
-        )
-        speaker = _Speaker(self._sentences, input, skip)
+        speaker = _Speaker(self._sentences, input, lambda text: policy.unusable(text, input.call))
         await speaker.resume()
         watchdog = asyncio.create_task(speaker.watch(input.flags.answer_soft_timeout_sec))
         try:
-            result = await self._run(input, messages, tools, speaker, offered)
+            result = await self._run(input, messages, tools, speaker, plan.offered)
         finally:
             watchdog.cancel()
             # wait() never raises the watchdog's CancelledError, and lets ours propagate.
             await asyncio.wait([watchdog])
-        calls = result.tool_calls
-        if owned and calls:
-            # A small model's tool calls are mostly invented (measured: bench/tool_accuracy.py)
-            # and each one costs another model round: the guardrails own the claim instead.
-            activity.logger.info("small model's tool calls ignored: %s", [c.name for c in calls])
-            calls = []
-        if intent and not result.content_filtered and all(c.name != wanted for c in calls):
-            calls = [*calls, *intent]  # asked clearly, but the model did not act on it
-        if owned and input.tools_enabled and not result.content_filtered and not calls:
-            # A small model rarely asks for what is missing: the bot asks it itself, so that
-            # the caller's answer is recognised and stored on the next turn.
-            missing = next_missing_field(call)
-            question = None
-            if missing is not None and not asks_for(missing, result.content):
-                question = question_for(missing)
-            elif missing is None and not result.content:
-                question = ANYTHING_ELSE
-            if question is not None:
-                await speaker.say(question, Style.NONE, checked=False)  # may be asked again
-                content = f"{result.content} {question}".strip()
-                result = result.model_copy(
-                    update={"content": content, "sentences": result.sentences + 1}
-                )
-        return result.model_copy(
-            update={"tool_calls": calls, "guardrails": settings.guardrails, "prefill": prefill}
+        calls = policy.keep_calls(plan, result.tool_calls, result.content_filtered)
+        if dropped := [c.name for c in result.tool_calls if c not in calls]:
+            activity.logger.info("model's tool calls dropped by the policy: %s", dropped)
+        question = policy.closing_question(
+            plan,
+            result.content,
+            calls,
+            content_filtered=result.content_filtered,
+            tools_enabled=input.tools_enabled,
         )
+        if question is not None:
+            await speaker.say(question, Style.NONE, checked=False)  # may be asked again
+            result = result.model_copy(
+                update={
+                    "content": f"{result.content} {question}".strip(),
+                    "sentences": result.sentences + 1,
+                }
+            )
+        return result.model_copy(
+            update={
+                "tool_calls": calls,
+                "prefill": plan.prefill,
+                "guardrails": policy.guardrails,
+                "turn_policy": policy.name,
+            }
+        )
+
+    def _policy(self, call: CallState) -> TurnPolicy:
+        """The call's policy: the one its state names, or the settings' on its first turn."""
+        name = call.turn_policy or choose(self._settings.profile)
+        guardrails = (
+            self._settings.guardrails if call.turn_guardrails is None else call.turn_guardrails
+        )
+        return policy_for(name, guardrails=guardrails)
 
     def _history_chars(
         self, call: CallState, now: datetime, tools: list[dict[str, Any]] | None

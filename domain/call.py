@@ -257,6 +257,10 @@ class CallState(BaseModel):
     # A follow-up call placed by a reminder points at the call that promised it.
     follow_up_of: str | None = None
     post_call_at: datetime | None = None
+    # The turn policy (`domain/turn/`) chosen on the call's first turn, and whether its
+    # guardrails apply; None in calls recorded before the policy was kept in the state.
+    turn_policy: Literal["hosted", "small"] | None = None
+    turn_guardrails: bool | None = None
 
     @property
     def in_progress(self) -> bool:

@@ -115,6 +115,8 @@ class LlmTurnResult(BaseModel):
     guardrails: bool = False
     # Answers the activity took from the caller's turn and showed the model as already stored.
     prefill: list[FieldUpdate] = Field(default_factory=list)
+    # The turn policy that ran (`domain/turn/`): the workflow keeps it in the call's state.
+    turn_policy: Literal["hosted", "small"] | None = None
 
 
 class SaveCallInput(BaseModel):

@@ -1,37 +1,23 @@
 """What a transcript means for turn taking: unfinished numbers and spellings, backchannels.
 
-Pure text rules, EN and FR, on purpose simple: holding a turn only costs a little latency,
-and a backchannel is only ever judged on short overlapping speech.
+Pure text rules, on purpose simple: holding a turn only costs a little latency, and a
+backchannel is only ever judged on short overlapping speech. The words, by language, are the
+guardrails' (`domain/guardrails/words.py`).
 """
 
 from __future__ import annotations
 
 import re
 
+from domain.guardrails.words import BACKCHANNELS, DICTATION, LEAD_INS, NUMBERS, every
+
 # Said while dictating a number, an address or an email: more is coming.
-_NUMBER_WORDS = {
-    # EN
-    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-    "eighteen", "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy",
-    "eighty", "ninety", "hundred", "double", "triple", "dash", "dot", "at", "plus",
-    # FR
-    "zéro", "un", "deux", "trois", "quatre", "cinq", "sept", "huit", "neuf", "dix",
-    "onze", "douze", "treize", "quatorze", "quinze", "seize", "vingt", "trente", "quarante",
-    "cinquante", "soixante", "cent", "tiret", "point", "arobase",
-}  # fmt: skip
+_NUMBER_WORDS = every(NUMBERS) | every(DICTATION)
 # A number announced but not given yet ("my number is", "c'est le").
 _LEAD_INS = re.compile(
-    r"(number is|number's|phone is|is|it's|c'est le|c'est|numéro|numéro est|est le)$"
+    "(" + "|".join(map(re.escape, sorted(every(LEAD_INS), key=len, reverse=True))) + ")$"
 )
-_BACKCHANNELS = {
-    # EN
-    "mhm", "mm", "mmh", "mm-hmm", "hmm", "uh-huh", "uh huh", "ok", "okay", "yeah", "yep",
-    "yes", "right", "sure", "i see", "alright", "all right", "uh", "um",
-    # FR
-    "oui", "ouais", "d'accord", "daccord", "ok d'accord", "voilà", "hum", "euh", "ah",
-    "ah oui", "oui oui", "je vois", "bien sûr", "entendu",
-}  # fmt: skip
+_BACKCHANNELS = every(BACKCHANNELS)
 # A hum however the recogniser spells it: "mhm", "MHN", "hmm", "mm-hmm", "mmh".
 _HUM = re.compile(r"[mnh]*m[mnh]*(-[mnh]+)*")
 # Fast speech is ~4 words a second; Whisper's inventions on short clips are denser.

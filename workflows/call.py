@@ -1,8 +1,8 @@
 """`CallWorkflow`: one per call. Holds the conversation and runs each caller turn.
 
 Deterministic: only `domain` runs here, time comes from `workflow.now()`; activities are called
-by name, or through their method where the class is imported passed through (typed arguments
-and result, the same activity type name, so recorded histories replay). Tokens and audio never
+through their method, the class imported passed through (typed arguments and result, the same
+activity type name, so recorded histories replay). Tokens and audio never
 pass through here: the LLM activity streams its sentences to Redis and returns the whole
 message once done.
 """
@@ -19,6 +19,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.llm import LlmActivities
+    from activities.messaging import MessagingActivities
+    from activities.post_call import PostCallActivities
+    from activities.reminders import ReminderActivities
+    from activities.search import SearchActivities
+    from activities.telephony import TelephonyActivities
     from domain.call import (
         Action,
         CallState,
@@ -45,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         LlmTurnInput,
         LlmTurnResult,
         PostCallInput,
-        PostCallResult,
         ReminderInput,
         ReminderStatusUpdate,
         ScheduleReminderInput,
@@ -55,7 +59,6 @@ with workflow.unsafe.imports_passed_through():
         SendSmsResult,
         SpeakKind,
         TransferInput,
-        TransferResult,
         TurnReply,
         UserTurn,
     )
@@ -321,10 +324,9 @@ class CallWorkflow(PhoneCall):
         if self.call.post_call_at is not None or not self.call.had_interaction():
             return
         try:
-            result = await workflow.execute_activity(
-                "post_call",
+            result = await workflow.execute_activity_method(
+                PostCallActivities.post_call,
                 PostCallInput(call=self.call.without_secrets()),
-                result_type=PostCallResult,
                 start_to_close_timeout=policies.POST_CALL,
                 heartbeat_timeout=policies.POST_CALL_HEARTBEAT,
                 retry_policy=policies.QUICK_RETRY,
@@ -338,9 +340,8 @@ class CallWorkflow(PhoneCall):
             to = self.call.claim.get("policyholder_phone") or self.call.initiate.phone_number
             try:
                 await self._activity(
-                    "send_sms",
+                    MessagingActivities.send_sms,
                     SendSmsInput(call_id=self.call.call_id, to=to, body=result.sms_summary),
-                    SendSmsResult,
                 )
                 self.call.messages.append(
                     Message(
@@ -370,9 +371,8 @@ class CallWorkflow(PhoneCall):
     async def _text_back(self, to: str, text: str) -> None:
         """Answer an SMS turn by SMS (the reference only stored inbound messages)."""
         await self._activity(
-            "send_sms",
+            MessagingActivities.send_sms,
             SendSmsInput(call_id=self.call.call_id, to=to, body=text[:1_600]),
-            SendSmsResult,
         )
 
     async def _answer(self, turn_id: int, action: Action = Action.TALK) -> TurnReply:
@@ -404,6 +404,7 @@ class CallWorkflow(PhoneCall):
                     continue  # an empty answer: ask again, as the reference does
                 await self._phrase(turn_id, "error", "error")
                 break
+            self._keep_policy(result)
             message = Message(
                 created_at=workflow.now(),
                 persona=Persona.ASSISTANT,
@@ -439,6 +440,14 @@ class CallWorkflow(PhoneCall):
             status=self.call.status,
             ended=self.call.status is CallStatus.ENDED,
         )
+
+    def _keep_policy(self, result: LlmTurnResult) -> None:
+        """The turn policy of the call's first turn is the call's (`domain/turn/`)."""
+        if result.turn_policy is None or self.call.turn_policy is not None:
+            return
+        if workflow.patched(patches.TURN_POLICY_STATE):
+            self.call.turn_policy = result.turn_policy
+            self.call.turn_guardrails = result.guardrails
 
     async def _phrase(self, turn_id: int, name: str, kind: SpeakKind) -> bool:
         """Speak a static phrase of the turn; False when it could not be (see `TURN_GUARDED`)."""
@@ -558,9 +567,8 @@ class CallWorkflow(PhoneCall):
             await self._phrase(turn_id, "end_call_to_connect_agent", "notice")
             target = self.call.initiate.agent_phone_number
             result = await self._activity(
-                "transfer_call",
+                TelephonyActivities.transfer_call,
                 TransferInput(call_id=self.call.call_id, connection_id=None, target=target),
-                TransferResult,
             )
             self.call.handoff = Handoff(
                 requested_at=workflow.now(),
@@ -571,17 +579,17 @@ class CallWorkflow(PhoneCall):
             return f"Hand-off queued: {result.detail}"
 
         async def send_sms(input: SendSmsInput) -> SendSmsResult:
-            return await self._activity("send_sms", input, SendSmsResult)
+            return await self._activity(MessagingActivities.send_sms, input)
 
         async def search(input: SearchInput) -> SearchResult:
-            return await self._activity("search_documents", input, SearchResult)
+            return await self._activity(SearchActivities.search_documents, input)
 
         async def emergency(input: EmergencyInput) -> EmergencyResult:
-            return await self._activity("notify_emergencies", input, EmergencyResult)
+            return await self._activity(MessagingActivities.notify_emergencies, input)
 
         async def schedule_reminder(reminder: Reminder) -> None:
             await self._activity(
-                "schedule_reminder",
+                ReminderActivities.schedule_reminder,
                 ScheduleReminderInput(
                     reminder=ReminderInput(
                         call_id=self.call.call_id,
@@ -590,7 +598,6 @@ class CallWorkflow(PhoneCall):
                         claim=dict(self.call.claim),
                     )
                 ),
-                str,
             )
 
         return ToolPorts(
@@ -611,7 +618,7 @@ class CallWorkflow(PhoneCall):
         if filled < total or not open_:
             return
         await self._action(
-            "cancel_reminders",
+            ReminderActivities.cancel_reminders,
             CancelRemindersInput(call_id=self.call.call_id, titles=[r.title for r in open_]),
         )
         for reminder in open_:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.flags import FlagActivities
     from activities.speech import SpeechActivities
+    from activities.store import StoreActivities
     from domain import attributes
     from domain.call import CallState
     from domain.claim import progress
@@ -19,6 +22,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import patches, policies
 
 _R = TypeVar("_R")
+_I = TypeVar("_I")
+# An activity as a method of its class: its type name, input and result types come from it,
+# so a renamed activity or a changed input type fails type-checking.
+Activity = Callable[[Any, _I], Awaitable[_R]]
 
 # Flags change at run time; a call sees a change within this delay, like the flag cache.
 FLAGS_MAX_AGE = timedelta(seconds=60)
@@ -55,19 +62,18 @@ class CallBase:
     _flags_read_at: datetime | None
     _shown: tuple[str, int] | None
 
-    async def _activity(self, name: str, input: object, result_type: type[_R]) -> _R:
-        return await workflow.execute_activity(  # type: ignore[no-any-return]
-            name,
+    async def _activity(self, activity: Activity[_I, _R], input: _I) -> _R:
+        return await workflow.execute_activity_method(
+            activity,
             input,
-            result_type=result_type,
             start_to_close_timeout=policies.QUICK,
             retry_policy=policies.QUICK_RETRY,
         )
 
-    async def _action(self, name: str, input: object) -> None:
+    async def _action(self, activity: Activity[_I, None], input: _I) -> None:
         """An activity with no result (call control)."""
-        await workflow.execute_activity(
-            name,
+        await workflow.execute_activity_method(
+            activity,
             input,
             start_to_close_timeout=policies.QUICK,
             retry_policy=policies.QUICK_RETRY,
@@ -103,19 +109,17 @@ class CallBase:
         if self._flags_read_at is not None and now - self._flags_read_at < FLAGS_MAX_AGE:
             return
         if not workflow.patched(patches.FLAGS_FALLBACK):
-            self._flags = await workflow.execute_local_activity(
-                "read_flags",
+            self._flags = await workflow.execute_local_activity_method(
+                FlagActivities.read_flags,
                 ReadFlagsInput(),
-                result_type=FeatureFlags,
                 start_to_close_timeout=policies.FLAGS_TIMEOUT,
             )
             self._flags_read_at = now
             return
         try:
-            self._flags = await workflow.execute_local_activity(
-                "read_flags",
+            self._flags = await workflow.execute_local_activity_method(
+                FlagActivities.read_flags,
                 ReadFlagsInput(),
-                result_type=FeatureFlags,
                 start_to_close_timeout=policies.FLAGS_TIMEOUT,
                 retry_policy=policies.FLAGS_RETRY,
             )
@@ -130,8 +134,8 @@ class CallBase:
         self._show_progress()
         # A local activity: its input (the whole state) is not written to history, and it
         # needs no server round trip; only its completion marker is recorded.
-        await workflow.execute_local_activity(
-            "save_call",
+        await workflow.execute_local_activity_method(
+            StoreActivities.save_call,
             SaveCallInput(call=self.call),
             start_to_close_timeout=policies.QUICK,
             retry_policy=policies.SAVE_RETRY,

@@ -29,10 +29,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.telephony import TelephonyActivities
     from domain.call import Action, CallStatus, Handoff, Message, Persona
     from domain.contracts import (
         AcsEvent,
-        CallConnection,
         ConnectInput,
         ConnectionState,
         ConnectionStateInput,
@@ -45,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         RecognizeInput,
         RecordingInput,
         TransferInput,
-        TransferResult,
     )
     from domain.prompts import language_menu_entries, phrase
     from workflows import patches
@@ -103,14 +102,13 @@ class PhoneCall(CallBase):
         call = self.call
         single_language = len(call.initiate.lang.availables) == 1
         connection = await self._activity(
-            "connect_call",
+            TelephonyActivities.connect_call,
             ConnectInput(
                 call_id=call.call_id,
                 to=call.initiate.phone_number,
                 incoming_call_context=incoming.incoming_call_context if incoming else None,
                 start_media=single_language,
             ),
-            CallConnection,
         )
         call.connection_id = connection.connection_id
         call.server_call_id = connection.server_call_id or call.server_call_id
@@ -235,9 +233,8 @@ class PhoneCall(CallBase):
         """ACS's state of the connection; "unknown" when ACS does not answer (next check)."""
         try:
             return await self._activity(
-                "call_connection_state",
+                TelephonyActivities.call_connection_state,
                 ConnectionStateInput(call_id=self.call.call_id, connection_id=connection_id),
-                ConnectionState,
             )
         except ActivityError as exc:
             workflow.logger.warning("connection state not read: %s", exc.cause)
@@ -289,7 +286,7 @@ class PhoneCall(CallBase):
         call.connection_id = event.connection_id or call.connection_id
         if self._flags.recording_enabled and call.server_call_id:
             await self._action(
-                "start_recording",
+                TelephonyActivities.start_recording,
                 RecordingInput(call_id=call.call_id, server_call_id=call.server_call_id),
             )
         if len(call.initiate.lang.availables) > 1:
@@ -306,7 +303,7 @@ class PhoneCall(CallBase):
         offered = langs[: len(TONES)]
         entries = language_menu_entries(call, [lang.short_code for lang in offered])
         await self._action(
-            "recognize",
+            TelephonyActivities.recognize,
             RecognizeInput(
                 call_id=call.call_id,
                 connection_id=call.connection_id or "",
@@ -345,7 +342,7 @@ class PhoneCall(CallBase):
             return
         self.call.lang_short_code = str(label)
         self.call.recognition_retry = 0
-        await self._action("start_media", self._media_input())
+        await self._action(TelephonyActivities.start_media, self._media_input())
         await self._greet()
         await self._save()
 
@@ -422,7 +419,7 @@ class PhoneCall(CallBase):
         # The gateway went away (crash, redeploy): ask ACS to stream to a healthy one.
         self._media_restarts += 1
         workflow.logger.warning("media stopped (%s); restarting", event.type)
-        await self._action("start_media", self._media_input())
+        await self._action(TelephonyActivities.start_media, self._media_input())
 
     async def _restore_media(self, event: AcsEvent) -> None:
         """Ask ACS to stream to a healthy gateway, backing off; give up after the last delay."""
@@ -446,7 +443,7 @@ class PhoneCall(CallBase):
                 if self._hang_up_pending():
                     return
             try:
-                await self._action("start_media", self._media_input())
+                await self._action(TelephonyActivities.start_media, self._media_input())
                 return  # ACS reports MediaStreamingStarted, or stopped/failed again
             except ActivityError as exc:
                 workflow.logger.warning("media not restarted: %s", exc.cause)
@@ -532,13 +529,12 @@ class PhoneCall(CallBase):
     async def _transfer_now(self) -> None:
         call = self.call
         result = await self._activity(
-            "transfer_call",
+            TelephonyActivities.transfer_call,
             TransferInput(
                 call_id=call.call_id,
                 connection_id=call.connection_id,
                 target=call.initiate.agent_phone_number,
             ),
-            TransferResult,
         )
         if result.status == "failed":
             await self._on_transfer_failed(
@@ -548,7 +544,8 @@ class PhoneCall(CallBase):
     async def _hang_up_now(self) -> None:
         connection_id = self.call.connection_id
         await self._action(
-            "hang_up", HangUpInput(call_id=self.call.call_id, connection_id=connection_id)
+            TelephonyActivities.hang_up,
+            HangUpInput(call_id=self.call.call_id, connection_id=connection_id),
         )
         if connection_id is not None and workflow.patched(patches.CALLBACK_OVERDUE):
             asyncio.create_task(self._reconcile_hang_up(connection_id))  # noqa: RUF006
@@ -556,7 +553,7 @@ class PhoneCall(CallBase):
     async def _play(self, text: str, context: str) -> None:
         call = self.call
         await self._action(
-            "play",
+            TelephonyActivities.play,
             PlayInput(
                 call_id=call.call_id,
                 connection_id=call.connection_id or "",

@@ -26,3 +26,6 @@ CONNECT_RECONCILE = "connect-reconcile"
 # A goodbye or transfer notice whose PlayCompleted is overdue goes on as if it came; a hang-up
 # whose CallDisconnected does not come is checked with ACS, and the call ends either way.
 CALLBACK_OVERDUE = "callback-overdue"
+# The turn policy of a call's first turn is kept in its state (`CallState.turn_policy`), so
+# every later turn runs the same policy whatever the settings say then.
+TURN_POLICY_STATE = "turn-policy-state"

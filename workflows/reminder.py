@@ -14,10 +14,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.reminders import ReminderActivities
     from domain.call import Reminder, ReminderStatus
     from domain.contracts import (
         FollowUpInput,
-        FollowUpResult,
         ReminderInput,
         ReminderStatusUpdate,
     )
@@ -92,8 +92,8 @@ class ReminderWorkflow:
         for attempt in range(1, self.input.max_attempts + 1):
             self.reminder.attempts = attempt
             try:
-                result = await workflow.execute_activity(
-                    "follow_up",
+                result = await workflow.execute_activity_method(
+                    ReminderActivities.follow_up,
                     FollowUpInput(
                         call_id=self.input.call_id,
                         reminder=self.reminder,
@@ -101,7 +101,6 @@ class ReminderWorkflow:
                         claim=self.input.claim,
                         attempt=attempt,
                     ),
-                    result_type=FollowUpResult,
                     start_to_close_timeout=FOLLOW_UP_TIMEOUT,
                     # One try per attempt: the attempts, their backoff and their count are this
                     # workflow's, so the status can say "retrying, attempt 2".
@@ -131,8 +130,8 @@ class ReminderWorkflow:
 
     async def _report(self) -> None:
         self._show()
-        await workflow.execute_activity(
-            "report_reminder",
+        await workflow.execute_activity_method(
+            ReminderActivities.report_reminder,
             ReminderStatusUpdate(
                 call_id=self.input.call_id,
                 title=self.reminder.title,

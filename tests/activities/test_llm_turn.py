@@ -182,6 +182,7 @@ async def test_sentences_reach_redis_before_the_answer_ends(
         model="fast-model",
         sentences=3,
         guardrails=True,  # the default: the workflow checks the model's tool calls
+        turn_policy="hosted",  # the default profile's: the workflow keeps it in the state
     )
     request = llm.state.requests(call.call_id)[0]
     assert request.tools and request.max_tokens == 160
@@ -313,6 +314,33 @@ async def test_last_iteration_sends_no_tools_key(
     assert result.tool_calls == [] and result.content == "Done."
     assert first["user"] == call.call_id and first["stream"] is True
     assert first["seed"] == 42 and first["temperature"] == 0.0
+
+
+async def test_the_policy_the_call_state_names_runs_whatever_the_settings(
+    llm: ScriptedLlmServer,
+    bodies: Bodies,
+    make_activities: MakeActivities,
+    sentences: RedisSentenceStream,
+) -> None:
+    """A call keeps the policy of its first turn: the settings say "full", the state "small"."""
+    call = new_call().model_copy(update={"turn_policy": "small", "turn_guardrails": True})
+    llm.state.add(
+        ScriptedReply(
+            text="I see.", tool_calls=[ScriptedToolCall(name="updated_claim", arguments=CLAIM)]
+        ),
+        user=call.call_id,
+    )
+    result = await run(await make_activities(), turn(call))
+    [body] = bodies[call.call_id]
+    assert "tools" not in body  # the small prompt describes its tools in text
+    assert [m["role"] for m in body["messages"]].count("system") == 1
+    assert result.turn_policy == "small" and result.guardrails
+    assert result.tool_calls == []  # a small model's calls are not kept with guardrails
+    # The bot asks for the next field itself, and it is said and stored.
+    assert result.sentences == 2 and result.content.startswith("I see. ")
+    question = result.content.removeprefix("I see. ")
+    assert question.endswith("?")
+    assert await spoken(sentences, call) == [("sentence", "I see."), ("sentence", question)]
 
 
 # --- errors and fallbacks ------------------------------------------------------------------

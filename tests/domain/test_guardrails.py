@@ -232,8 +232,18 @@ def test_no_answer_is_made_up(question: str, answer: str) -> None:
 
 def test_free_text_answers_are_taken_for_a_small_model_only() -> None:
     state = call(("bot", "Where did it happen?"), ("caller", "Well, on the A6 near Lyon."))
-    expected = [FieldUpdate(field="incident_location", value="on the A6 near Lyon.")]
+    expected = [FieldUpdate(field="incident_location", value="on the A6, near Lyon")]
     assert extract_answer(state, free_text=True) == expected
+    station = call(("bot", "Where did it happen?"), ("caller", "and Lyon near the train station."))
+    expected = [FieldUpdate(field="incident_location", value="Lyon, near the train station")]
+    assert extract_answer(station, free_text=True) == expected
+    # Only a place gets the comma; any answer loses the lead-in and the full stop.
+    told = call(
+        ("bot", "Could you tell me what happened?"),
+        ("caller", "So the pipe burst near the boiler."),
+    )
+    expected = [FieldUpdate(field="incident_description", value="the pipe burst near the boiler")]
+    assert extract_answer(told, free_text=True) == expected
     questioned = call(("bot", "Where did it happen?"), ("caller", "Why do you ask?"))
     assert extract_answer(questioned, free_text=True) == []
     statement = call(("bot", "I noted your email address."), ("caller", "Great, thanks."))
@@ -320,8 +330,16 @@ def test_a_custom_field_gets_a_question_naming_it() -> None:
 
     field = ClaimField(name="vehicle_plate", type=ClaimFieldType.TEXT, description="Licence plate")
     question = question_for(field)
-    assert "vehicle plate" in question and asks_for(field, question)
+    assert question == "Could you tell me the vehicle plate?" and asks_for(field, question)
     assert ANYTHING_ELSE.endswith("?")
+    # Named once, by its description where that says what the name says.
+    described = field.model_copy(update={"description": "The serial number of the device."})
+    described = described.model_copy(update={"name": "device_serial"})
+    question = question_for(described)
+    assert question == "Could you tell me the serial number of the device?"
+    assert asks_for(described, question)
+    bare = ClaimField(name="hardware_info", type=ClaimFieldType.TEXT)
+    assert question_for(bare) == "Could you tell me the hardware info?"
 
 
 def test_a_reply_repeating_the_caller_is_recognised() -> None:
@@ -341,3 +359,50 @@ def test_a_clock_time_written_as_digits_by_speech_to_text() -> None:
     assert (8, 30) in find_times("it happened this morning at about 830")
     assert (12, 45) in find_times("at 1245")
     assert find_times("my policy is 1234567") == set()
+
+
+def test_facts_given_before_they_are_asked_are_taken_when_the_turn_names_them() -> None:
+    state = call(
+        ("bot", "Hello, I'm Amélie from Contoso."),
+        (
+            "caller",
+            "My name is Jean Dupont, my policy is B01371946, call me on 06 12 34 56 78. My"
+            " email is jean dot dupont at example dot com. A tree fell on my car.",
+        ),
+    )
+    found = {u.field: u.value for u in extract_answer(state, free_text=True, unprompted=True)}
+    assert found == {
+        "policyholder_name": "Jean Dupont",
+        "policy_number": "B01371946",
+        "policyholder_phone": "+33612345678",
+        "policyholder_email": "jean.dupont@example.com",
+    }
+    assert extract_answer(state, free_text=True) == []  # only when the policy asks for them
+    # Answering the greeting with them: the facts, not the whole turn as what happened.
+    greeted = call(("bot", "How can I help you today?"), ("caller", state.messages[-1].content))
+    taken = extract_answer(greeted, free_text=True, unprompted=True)
+    assert {u.field: u.value for u in taken} == found
+    told = call(("bot", "How can I help you today?"), ("caller", "A tree fell on my car."))
+    assert extract_answer(told, free_text=True, unprompted=True) == [
+        FieldUpdate(field="incident_description", value="A tree fell on my car")
+    ]
+    hello = call(("bot", "How can I help you today?"), ("caller", "Hi, a tree fell on my car."))
+    assert [u.value for u in extract_answer(hello, free_text=True)] == ["a tree fell on my car"]
+    # Contact details given to a free-text question are not its answer.
+    where = call(("bot", "Where did it happen?"), ("caller", "You can reach me on 06 12 34 56 78."))
+    assert extract_answer(where, free_text=True) == []
+
+
+def test_an_unprompted_value_needs_its_field_named_and_no_doubt() -> None:
+    # A code without the field's words, a bare name, a number not given as a phone: not taken.
+    state = call(
+        ("bot", "Hello, how can I help?"),
+        ("caller", "Jean Dupont here, the code on the box is AB1234, it was 0612345678."),
+    )
+    assert extract_answer(state, unprompted=True) == []
+    stored = call(
+        ("bot", "Hello?"),
+        ("caller", "My name is Jean Dupont."),
+        claim={"policyholder_name": "Ann Smith"},
+    )
+    assert extract_answer(stored, unprompted=True) == []  # never overwrites a stored value

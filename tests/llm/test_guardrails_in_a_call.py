@@ -110,3 +110,32 @@ async def test_with_a_small_model_a_transfer_request_skips_the_model(stack: Stac
     [request] = stack.llm.state.requests(user=call_id)
     assert request.messages[0]["content"].startswith("You are Amélie, a phone assistant")
     assert request.tools is None
+
+
+async def test_the_policy_of_the_first_turn_is_kept_for_the_call(stack: Stack) -> None:
+    stack.settings.llm.profile = "small"  # the worker reads it when the call's first turn runs
+    call_id = await stack.start_call()
+    stack.llm.state.add(text("I am sorry to hear that."), text("Noted."), user=call_id)
+    await stack.say(call_id, "Hello, my car was stolen.")
+    state = (await get_call(stack, call_id))["call"]
+    assert state["turn_policy"] == "small" and state["turn_guardrails"] is True
+    stack.settings.llm.profile = "full"  # changed mid-call: the live call keeps its policy
+    await stack.say(call_id, "It was yesterday.")
+    first, second = stack.llm.state.requests(user=call_id)
+    for request in (first, second):
+        assert request.tools is None  # the small policy describes its tools in the prompt
+        assert request.messages[0]["content"].startswith("You are Amélie, a phone assistant")
+
+
+async def test_with_a_small_model_a_goodbye_still_stores_what_the_turn_said(stack: Stack) -> None:
+    stack.settings.llm.profile = "small"
+    call_id = await stack.start_call()
+    reply = (
+        await stack.say(call_id, "My email is jean dot dupont at example dot com. Goodbye.")
+    ).json()
+    assert reply["tool_calls"] == ["updated_claim", "end_call"] and reply["ended"] is True
+    state = (await get_call(stack, call_id))["call"]
+    assert state["claim"]["policyholder_email"] == "jean.dupont@example.com"
+    # The model was not asked for the turn (only, once the call ended, for its synthesis).
+    prompts = [r.messages[0]["content"] for r in stack.llm.state.requests(user=call_id)]
+    assert not [p for p in prompts if p.startswith("You are Amélie, a phone assistant")]
