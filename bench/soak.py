@@ -179,7 +179,7 @@ async def voice_call(
         voice.not_connected += 1
         return
     voice.connections.append(connection_id)
-    line = Line(acs, connection_id)  # no sampler: one poll per turn is enough here
+    line = Line(acs, connection_id)  # not started: `first_audio` polls only while one waits
     await asyncio.sleep(random.uniform(3.0, VOICE_GAP_S[1]))  # the greeting; spread the phases
     index = 0
     while time.monotonic() < deadline:
