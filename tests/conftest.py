@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +153,15 @@ async def stack(
     scripted_llm: ScriptedLlmServer,
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
-    client = temporal_env.client
+    async with running_stack(temporal_env.client, redis_url, scripted_llm, tmp_path) as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def running_stack(
+    client: Client, redis_url: str, scripted_llm: ScriptedLlmServer, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    """A worker and the API (in process) on `client`'s server; the worker stops on leaving."""
     settings = make_settings(
         tmp_path, redis_url, scripted_llm, client.service_client.config.target_host
     )

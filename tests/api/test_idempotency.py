@@ -33,7 +33,7 @@ from core.temporal import connect
 from providers.sms.outbox import OutboxSms
 from scripted_llm.runner import ScriptedLlmServer
 from scripted_llm.script import ScriptedReply
-from tests.conftest import Stack, make_settings
+from tests.conftest import Stack, make_settings, running_stack
 from tests.workflows.test_continue_as_new import small_history_env as small_history_env  # noqa: F401
 from tests.workflows.test_conversations import claim_update, text
 from worker import build_worker
@@ -364,51 +364,33 @@ async def test_a_turn_resent_after_the_call_continued_as_new_gets_its_outcome(
     scripted_llm: ScriptedLlmServer,
     tmp_path: Path,
 ) -> None:
-    client = small_history_env.client
-    settings = make_settings(
-        tmp_path, redis_url, scripted_llm, client.service_client.config.target_host
-    )
-    async with AsyncExitStack() as resources:
-        worker = await build_worker(client, settings, resources)
-        redis = Redis.from_url(redis_url)
-        resources.push_async_callback(redis.aclose)
-        store = await open_store(settings.store)
-        resources.push_async_callback(store.close)
-        app = create_app(settings, Services(settings, client, store, redis))
-        api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
-        resources.push_async_callback(api.aclose)
-        running = asyncio.create_task(worker.run())
-        try:
-            call_id = (await api.post("/call", json={"phone_number": "+33612000083"})).json()[
-                "call_id"
-            ]
-            handle = client.get_workflow_handle_for(CallWorkflow.run, f"call-{call_id}")
-            first_run = (await handle.describe()).run_id
-            turns = 10
-            for turn in range(turns):
-                scripted_llm.state.add(
-                    claim_update(("witnesses", f"witness {turn}")),
-                    text(f"Noted witness {turn}."),
-                    user=call_id,
-                )
-            url = f"/call/{call_id}/messages"
-            replies = []
-            for turn in range(1, turns + 1):
-                response = await api.post(url, json={"text": f"Witness {turn}", "turn_id": turn})
-                assert response.status_code == 200, response.text
-                replies.append(response.json())
-            assert (await handle.describe()).run_id != first_run  # the history was rotated
-            # Every turn resent: the ones of earlier runs too get their first outcome.
-            for turn in range(1, turns + 1):
-                again = await api.post(url, json={"text": f"Witness {turn}", "turn_id": turn})
-                assert again.status_code == 200, again.text
-                assert again.json() == replies[turn - 1]
-            # A used number with another text is a conflict, not a resend.
-            other = await api.post(url, json={"text": "Something else", "turn_id": 1})
-            assert other.status_code == 409
-            assert len(scripted_llm.state.requests(user=call_id)) == 2 * turns
-            state = await handle.query(CallWorkflow.get_state)
-            assert state.last_turn_id == turns
-        finally:
-            await worker.shutdown()
-            await asyncio.gather(running, return_exceptions=True)
+    async with running_stack(small_history_env.client, redis_url, scripted_llm, tmp_path) as stack:
+        api, client = stack.api, stack.client
+        call_id = (await api.post("/call", json={"phone_number": "+33612000083"})).json()["call_id"]
+        handle = client.get_workflow_handle_for(CallWorkflow.run, f"call-{call_id}")
+        first_run = (await handle.describe()).run_id
+        turns = 10
+        for turn in range(turns):
+            scripted_llm.state.add(
+                claim_update(("witnesses", f"witness {turn}")),
+                text(f"Noted witness {turn}."),
+                user=call_id,
+            )
+        url = f"/call/{call_id}/messages"
+        replies = []
+        for turn in range(1, turns + 1):
+            response = await api.post(url, json={"text": f"Witness {turn}", "turn_id": turn})
+            assert response.status_code == 200, response.text
+            replies.append(response.json())
+        assert (await handle.describe()).run_id != first_run  # the history was rotated
+        # Every turn resent: the ones of earlier runs too get their first outcome.
+        for turn in range(1, turns + 1):
+            again = await api.post(url, json={"text": f"Witness {turn}", "turn_id": turn})
+            assert again.status_code == 200, again.text
+            assert again.json() == replies[turn - 1]
+        # A used number with another text is a conflict, not a resend.
+        other = await api.post(url, json={"text": "Something else", "turn_id": 1})
+        assert other.status_code == 409
+        assert len(scripted_llm.state.requests(user=call_id)) == 2 * turns
+        state = await handle.query(CallWorkflow.get_state)
+        assert state.last_turn_id == turns

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
-import httpx
 import pytest
-from redis.asyncio import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from api.deps import Services
-from api.main import create_app
 from core.devserver import TUNED_ARGS, temporal_binary
-from core.stores import open_store
 from scripted_llm.runner import ScriptedLlmServer
-from tests.conftest import SEARCH_ATTRIBUTES, make_settings
+from tests.conftest import SEARCH_ATTRIBUTES, running_stack
 from tests.support.codec import codec_converter
 from tests.workflows.test_conversations import claim_update, text
-from worker import build_worker
 from workflows.call import CallWorkflow
 
 
@@ -48,48 +40,28 @@ async def test_long_call_continues_as_new_with_its_state(
     scripted_llm: ScriptedLlmServer,
     tmp_path: Path,
 ) -> None:
-    client = small_history_env.client
-    settings = make_settings(
-        tmp_path, redis_url, scripted_llm, client.service_client.config.target_host
-    )
-    async with AsyncExitStack() as stack:
-        worker = await build_worker(client, settings, stack)
-        redis = Redis.from_url(redis_url)
-        stack.push_async_callback(redis.aclose)
-        store = await open_store(settings.store)
-        stack.push_async_callback(store.close)
-        app = create_app(settings, Services(settings, client, store, redis))
-        api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
-        stack.push_async_callback(api.aclose)
-        task = asyncio.create_task(worker.run())
-        try:
-            call_id = (await api.post("/call", json={"phone_number": "+33612345678"})).json()[
-                "call_id"
-            ]
-            handle = client.get_workflow_handle_for(CallWorkflow.run, f"call-{call_id}")
-            first_run = (await handle.describe()).run_id
-            turns = 12
-            replies = []
-            for turn in range(turns):
-                replies.append(claim_update(("witnesses", f"witness number {turn}")))
-                replies.append(text(f"Noted witness {turn}."))
-            scripted_llm.state.add(*replies, user=call_id)
-            for turn in range(turns):
-                response = await api.post(
-                    f"/call/{call_id}/messages", json={"text": f"Witness {turn}"}
-                )
-                assert response.status_code == 200, response.text
-                assert response.json()["text"] == f"Noted witness {turn}."
+    async with running_stack(small_history_env.client, redis_url, scripted_llm, tmp_path) as stack:
+        api, client = stack.api, stack.client
+        call_id = (await api.post("/call", json={"phone_number": "+33612345678"})).json()["call_id"]
+        handle = client.get_workflow_handle_for(CallWorkflow.run, f"call-{call_id}")
+        first_run = (await handle.describe()).run_id
+        turns = 12
+        replies = []
+        for turn in range(turns):
+            replies.append(claim_update(("witnesses", f"witness number {turn}")))
+            replies.append(text(f"Noted witness {turn}."))
+        scripted_llm.state.add(*replies, user=call_id)
+        for turn in range(turns):
+            response = await api.post(f"/call/{call_id}/messages", json={"text": f"Witness {turn}"})
+            assert response.status_code == 200, response.text
+            assert response.json()["text"] == f"Noted witness {turn}."
 
-            description = await handle.describe()
-            assert description.run_id != first_run  # the history was rotated
-            state = await handle.query(CallWorkflow.get_state)
-            assert state.last_turn_id == turns
-            humans = [m.content for m in state.messages if m.persona == "human" and m.content]
-            assert humans == [f"Witness {t}" for t in range(turns)]
-            assert state.claim["witnesses"] == f"witness number {turns - 1}"
-            assert state.messages[1].content.startswith("Hello")  # greeted once, not per run
-            assert sum(1 for m in state.messages if m.action == "call") == 1
-        finally:
-            await worker.shutdown()
-            await asyncio.gather(task, return_exceptions=True)
+        description = await handle.describe()
+        assert description.run_id != first_run  # the history was rotated
+        state = await handle.query(CallWorkflow.get_state)
+        assert state.last_turn_id == turns
+        humans = [m.content for m in state.messages if m.persona == "human" and m.content]
+        assert humans == [f"Witness {t}" for t in range(turns)]
+        assert state.claim["witnesses"] == f"witness number {turns - 1}"
+        assert state.messages[1].content.startswith("Hello")  # greeted once, not per run
+        assert sum(1 for m in state.messages if m.action == "call") == 1
