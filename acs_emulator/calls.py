@@ -27,6 +27,7 @@ from acs_emulator.models import (
     ResultInfo,
     TransferRecord,
 )
+from acs_emulator.participants import Participants
 from acs_emulator.phones import FAILURES, PhoneBook
 from acs_emulator.recognize import TONE_NAMES, PhoneInput
 from acs_emulator.schemas import Identifier, MediaStreamingOptions
@@ -65,6 +66,7 @@ class Call:
         self.audio = PhoneAudio()
         self.received_audio = bytearray()
         self.ops = MediaOps(self)
+        self.party = Participants(self)
         self._inputs: asyncio.Queue[PhoneInput] = asyncio.Queue()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._events_closed = False
@@ -184,9 +186,15 @@ class Call:
         return body
 
     def participants(self) -> list[dict[str, Any]]:
-        phone = phone_identifier(self.record.phone_number)
-        bot = user_identifier(self.services.bot_raw_id)
-        return [{"identifier": i, "isMuted": False, "isOnHold": False} for i in (phone, bot)]
+        return self.party.json()
+
+    def participants_updated(self) -> None:
+        self._sequence += 1
+        self.emit(
+            "ParticipantsUpdated",
+            {"participants": self.participants(), "sequenceNumber": self._sequence},
+            result=results.CONNECTED,
+        )
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -215,14 +223,34 @@ class Call:
             operation_context=self.record.operation_context,
             result=results.CONNECTED,
         )
-        self._sequence += 1
-        self.emit(
-            "ParticipantsUpdated",
-            {"participants": self.participants(), "sequenceNumber": self._sequence},
-            result=results.CONNECTED,
-        )
+        self.participants_updated()
         if self.media_options is not None and self.media_options.start_media_streaming:
             self.spawn(self.streaming.start())
+        if self.record.direction == "outbound":
+            self._answer_as_phone()
+
+    def _answer_as_phone(self) -> None:
+        """The callee's first words (its greeting, if it has one) go out from the answer; an
+        answering machine then records the bot for a while and hangs up, as machines do."""
+        phones = self.services.phones
+        greeting = phones.greeting(self.record.phone_number)
+        if greeting is not None and self.record.media.sample_rate:
+            self.audio.push(greeting.at(self.record.media.sample_rate))
+        phone = phones.get(self.record.phone_number)
+        if phone.answer == "voicemail":
+            self.spawn(self._record_message(phone.message_max_ms / 1000))
+
+    async def _record_message(self, max_s: float) -> None:
+        # The greeting (and beep) drains at the media clock's pace once the stream is open.
+        while True:
+            if not self.audio.pending_bytes or self.ended:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(max_s)
+        if not self.ended:
+            await self.end(
+                by="phone", reason="voicemail: message recorded", result=results.PHONE_HUNG_UP
+            )
 
     async def end(
         self, *, by: str, reason: str, result: ResultInfo, state: CallState = "disconnected"
@@ -238,6 +266,7 @@ class Call:
         for transfer in self.record.transfers:
             if transfer.outcome == "pending":
                 transfer.outcome = "abandoned"
+        self.party.call_ended()
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
@@ -264,6 +293,19 @@ class Call:
             await media.close()
         if self.sender is not None:
             self.sender.cancel()
+
+    async def leave(self) -> None:
+        """`hang_up(is_for_everyone=False)`: the bot's leg ends; with a participant it added
+        still on the line (a warm transfer's agent), the caller and they talk on without it."""
+        joined = [a.raw_id for a in self.record.added if a.state == "joined"]
+        if self.record.phone_left_at is None:
+            joined = [self.party.phone_raw_id(), *joined]
+        reason = "hang_up(is_for_everyone=False)"
+        if len(joined) > 1:  # two people stay on the line
+            self.record.continued_between = joined
+            self.record.on_hold = []
+            reason += ": the others stay connected"
+        await self.end(by="bot", reason=reason, result=results.BOT_HUNG_UP)
 
     # --- transfer -------------------------------------------------------------------------------
 
@@ -311,16 +353,18 @@ class Call:
 
     # --- the phone's side -----------------------------------------------------------------------
 
-    def press(self, tones: str) -> None:
-        """Key presses: DtmfData on the media socket, input for a listening recognize."""
+    def press(self, tones: str, source: str | None = None) -> None:
+        """Key presses: DtmfData on the media socket, input for a listening recognize.
+        `source`: the raw id of an added participant who pressed them (None: the phone)."""
         bad = [t for t in tones if t.upper() not in TONE_NAMES]
         if bad or not tones:
             raise ValueError(f"not DTMF tones: {tones!r} (use 0-9, *, #, A-D)")
         for tone in tones.upper():
-            self.record.dtmf_pressed.append(tone)
-            self.streaming.send_dtmf(tone)
+            if source is None:
+                self.record.dtmf_pressed.append(tone)
+                self.streaming.send_dtmf(tone)  # the stream carries the caller's leg only
             if self.ops.accepting_input:
-                self._inputs.put_nowait(PhoneInput("dtmf", TONE_NAMES[tone]))
+                self._inputs.put_nowait(PhoneInput("dtmf", TONE_NAMES[tone], source=source))
                 self.ops.input_arrived.set()
             else:
                 self.record.dtmf_ignored.append(tone)
@@ -338,8 +382,11 @@ class Call:
         while not self._inputs.empty():
             self._inputs.get_nowait()
 
-    async def next_input(self, timeout_s: float, kinds: set[str]) -> PhoneInput | None:
-        """The next DTMF or speech of an accepted kind, or None after timeout_s."""
+    async def next_input(
+        self, timeout_s: float, kinds: set[str], source: str | None = None
+    ) -> PhoneInput | None:
+        """The next DTMF or speech of an accepted kind from `source` (None: the phone), or
+        None after timeout_s."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while (remaining := deadline - loop.time()) > 0:
@@ -347,6 +394,6 @@ class Call:
                 item = await asyncio.wait_for(self._inputs.get(), remaining)
             except TimeoutError:
                 return None
-            if item.kind in kinds:
+            if item.kind in kinds and item.source == source:
                 return item
         return None

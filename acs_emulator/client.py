@@ -85,15 +85,30 @@ class EmulatorClient:
         answer: AnswerMode = "auto",
         answer_delay_ms: float = 50.0,
         ring_timeout_ms: float | None = None,
+        message_max_ms: float = 20_000.0,
+        keys: str | None = None,
+        hang_up_after_ms: float | None = None,
     ) -> PhoneConfig:
+        """`keys` and `hang_up_after_ms` script a phone the bot adds to a call (a warm
+        transfer's agent): the keys it presses when a recognize aimed at it listens ("1"
+        accepts), and when it hangs up after joining."""
         phone = PhoneConfig(
             number=number,
             answer=answer,
             answer_delay_ms=answer_delay_ms,
             ring_timeout_ms=ring_timeout_ms,
+            message_max_ms=message_max_ms,
+            keys=keys,
+            hang_up_after_ms=hang_up_after_ms,
         )
         body = await self._request("POST", "/_emulator/phones", phone.model_dump())
         return PhoneConfig.model_validate(body)
+
+    async def set_greeting(self, number: str, pcm: bytes, sample_rate: int) -> PhoneConfig:
+        """What the phone says as it answers (PCM16LE mono): "Hello?", or an answering
+        machine's greeting and beep (with ``answer="voicemail"``)."""
+        path = f"/_emulator/phones/{number.replace('+', '%2B')}/greeting?sample_rate={sample_rate}"
+        return PhoneConfig.model_validate(await self._request("POST", path, raw=pcm))
 
     async def phones(self) -> list[PhoneConfig]:
         return [
@@ -221,6 +236,16 @@ class EmulatorClient:
 
     async def silence(self, connection_id: str, ms: float) -> None:
         await self._request("POST", f"/_emulator/calls/{connection_id}/silence", {"ms": ms})
+
+    async def press_as(self, connection_id: str, number: str, tones: str) -> None:
+        """Keys pressed by `number`, a phone the bot added to the call."""
+        path = f"/_emulator/calls/{connection_id}/participants/{number.replace('+', '%2B')}/press"
+        await self._request("POST", path, {"tones": tones})
+
+    async def hang_up_as(self, connection_id: str, number: str) -> None:
+        """`number`, a phone the bot added to the call, hangs up; the call goes on."""
+        path = f"/_emulator/calls/{connection_id}/participants/{number.replace('+', '%2B')}/hangup"
+        await self._request("POST", path)
 
     async def hang_up(self, connection_id: str) -> CallRecord:
         body = await self._request("POST", f"/_emulator/calls/{connection_id}/hangup")

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 DEFAULT_ISSUER = "https://acscallautomation.communication.azure.com"
 DEFAULT_BOT_NUMBER = "+18005550100"
 
-AnswerMode = Literal["auto", "never", "reject", "busy"]
+# "voicemail": an answering machine picks up, plays the phone's greeting (and beep), records
+# for `PhoneConfig.message_max_ms`, then hangs up. "auto" plays the greeting too, if it has one.
+AnswerMode = Literal["auto", "never", "reject", "busy", "voicemail"]
 
 
 def new_access_key() -> str:
@@ -28,7 +30,8 @@ class Timings(BaseModel):
     play_ms_per_char: float = Field(default=40.0, ge=0)
     play_min_ms: float = Field(default=200.0, ge=0)
     file_play_ms: float = Field(default=1000.0, ge=0)  # file sources are not downloaded
-    # Multiplies the recognize timeouts the bot asks for (initial silence, inter-tone, end silence).
+    # Multiplies the recognize timeouts the bot asks for (initial silence, inter-tone, end
+    # silence) and the invitation timeout of an added participant.
     time_scale: float = Field(default=1.0, gt=0)
     answer_delay_ms: float = Field(default=50.0, ge=0)
     # answer_call returns before CallConnected, as with the service: apps may store the id first.

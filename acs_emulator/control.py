@@ -12,6 +12,7 @@ from acs_emulator import results
 from acs_emulator.calls import Call
 from acs_emulator.config import Timings
 from acs_emulator.models import EmulatorInfo, PhoneConfig
+from acs_emulator.phones import check_greeting
 from acs_emulator.rest import EMULATOR_KEY
 from acs_emulator.sms import SMS_KEY
 
@@ -94,6 +95,23 @@ async def patch_config(request: web.Request) -> web.Response:
 
 async def add_phone(request: web.Request) -> web.Response:
     phone = request.app[EMULATOR_KEY].phones.add(await _parse(request, PhoneConfig))
+    return _json(phone.model_dump(mode="json"))
+
+
+async def set_greeting(request: web.Request) -> web.Response:
+    """Raw PCM16LE mono body, `?sample_rate=`: what the phone says as it answers."""
+    number = request.match_info["number"]
+    try:
+        rate = int(request.query["sample_rate"])
+    except (KeyError, ValueError) as exc:
+        raise ControlError(400, "sample_rate query parameter (Hz) is required") from exc
+    try:
+        greeting = check_greeting(await request.read(), rate)
+        phone = request.app[EMULATOR_KEY].phones.set_greeting(number, greeting)
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from exc
+    except KeyError as exc:
+        raise ControlError(404, f"no phone {number}: add it first") from exc
     return _json(phone.model_dump(mode="json"))
 
 
@@ -189,9 +207,40 @@ async def hang_up(request: web.Request) -> web.Response:
         await call.end(
             by="phone", reason="caller hung up before an answer", result=results.NO_ANSWER
         )
+    elif call.record.phone_left_at is not None:
+        raise ControlError(409, "the phone already hung up")
+    elif call.party.phone_leaves():
+        pass  # a participant the bot added is still on: the call goes on without the phone
     else:
         await call.end(by="phone", reason="the phone hung up", result=results.PHONE_HUNG_UP)
     return _json(call.record.model_dump(mode="json"))
+
+
+def _added_raw_id(request: web.Request) -> str:
+    return f"4:{request.match_info['number']}"
+
+
+async def participant_press(request: web.Request) -> web.Response:
+    """Keys pressed by a phone the bot added to the call (a warm transfer's agent)."""
+    call, body = _call(request), await _parse(request, PressRequest)
+    _require_connected(call)
+    try:
+        call.party.press(_added_raw_id(request), body.tones)
+    except KeyError as exc:
+        raise ControlError(409, f"{request.match_info['number']} is not in the call") from exc
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from exc
+    return _json({"pressed": body.tones})
+
+
+async def participant_hang_up(request: web.Request) -> web.Response:
+    """A phone the bot added hangs up; the call goes on without it."""
+    call = _call(request)
+    try:
+        record = call.party.hang_up(_added_raw_id(request))
+    except KeyError as exc:
+        raise ControlError(409, f"{request.match_info['number']} is not in the call") from exc
+    return _json(record.model_dump(mode="json"))
 
 
 async def received_audio(request: web.Request) -> web.Response:
@@ -238,6 +287,7 @@ def add_routes(app: web.Application) -> None:
     r.add_patch("/_emulator/config", patch_config)
     r.add_post("/_emulator/phones", add_phone)
     r.add_get("/_emulator/phones", list_phones)
+    r.add_post("/_emulator/phones/{number}/greeting", set_greeting)
     r.add_post("/_emulator/dial", dial)
     r.add_get("/_emulator/calls", list_calls)
     r.add_get("/_emulator/calls/{id}", get_call)
@@ -247,6 +297,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/_emulator/calls/{id}/silence", silence)
     r.add_post("/_emulator/calls/{id}/hangup", hang_up)
     r.add_get("/_emulator/calls/{id}/received-audio", received_audio)
+    r.add_post("/_emulator/calls/{id}/participants/{number}/press", participant_press)
+    r.add_post("/_emulator/calls/{id}/participants/{number}/hangup", participant_hang_up)
     r.add_get("/_emulator/eventgrid/validations", validations)
     r.add_get("/_emulator/eventgrid/validate", validate)
     r.add_post("/_emulator/reset", reset)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from acs_emulator import results
 from acs_emulator.models import PlayRecord, PlaySourceRecord, RecognizeRecord, ResultInfo
-from acs_emulator.recognize import collect
+from acs_emulator.recognize import collect, listened_to
 from acs_emulator.schemas import PlaySource, Recognize
 
 if TYPE_CHECKING:
@@ -42,6 +42,22 @@ class PlayOp(Op):
 class RecognizeOp(Op):
     record: RecognizeRecord = field(kw_only=True)
     request: Recognize = field(kw_only=True)
+
+
+def _texts(sources: list[PlaySource]) -> list[str]:
+    return [
+        s.text.text if s.text else s.ssml.ssml_text if s.ssml else s.file.uri if s.file else ""
+        for s in sources
+    ]
+
+
+def _targets(op: Op) -> list[str]:
+    """Raw ids of the participants an operation is aimed at only ([]: play to all)."""
+    if isinstance(op, PlayOp):
+        return list(op.record.play_to)
+    if isinstance(op, RecognizeOp) and op.record.target is not None:
+        return [op.record.target]
+    return []
 
 
 def source_records(sources: list[PlaySource]) -> list[PlaySourceRecord]:
@@ -82,10 +98,12 @@ class MediaOps:
         context: str | None,
         url: str | None,
         interrupt: bool,
+        play_to: list[str] | None = None,
     ) -> PlayRecord:
         record = PlayRecord(
             id=str(uuid.uuid4()),
             sources=source_records(sources),
+            play_to=play_to or [],
             operation_context=context,
             loop=loop,
             interrupt=interrupt,
@@ -101,6 +119,7 @@ class MediaOps:
         record = RecognizeRecord(
             id=str(uuid.uuid4()),
             input_type=request.recognize_input_type,
+            target=request.recognize_options.target_participant.key(),
             operation_context=request.operation_context,
             prompt=source_records(prompts),
             choices=[c.model_dump(exclude_none=True) for c in options.choices or []],
@@ -123,6 +142,34 @@ class MediaOps:
         self._queue.clear()
         for op in ops:
             self._cancel(op, notify=True)
+
+    def fail_target(self, raw_id: str) -> None:
+        """The participant left: what is aimed at them alone fails (PlayFailed,
+        RecognizeFailed), running or queued."""
+        for op in [op for op in (self._current, *self._queue) if op is not None]:
+            if op.finished or _targets(op) != [raw_id]:
+                continue
+            if op is not self._current:
+                self._queue.remove(op)
+            op.finished = True
+            if op.task is not None:
+                op.task.cancel()
+            if isinstance(op, PlayOp):
+                op.record.status = "failed"
+                op.record.ended_at = datetime.now(UTC)
+                name = "PlayFailed"
+            else:
+                assert isinstance(op, RecognizeOp)
+                op.record.status = "failed"
+                op.record.result_information = results.PARTICIPANT_LEFT
+                name = "RecognizeFailed"
+            self._call.emit(
+                name,
+                operation_context=op.operation_context,
+                result=results.PARTICIPANT_LEFT,
+                url=op.callback_url,
+            )
+        self._call.touch()
 
     def stop(self) -> None:
         """The call ended: drop everything without events."""
@@ -203,6 +250,7 @@ class MediaOps:
         record = op.record
         record.status = "playing"
         record.started_at = datetime.now(UTC)
+        self._call.party.heard(record.play_to, _texts(op.sources))
         self._call.emit(
             "PlayStarted",
             operation_context=op.operation_context,
@@ -221,8 +269,11 @@ class MediaOps:
         options = request.recognize_options
         prompts = request.play_prompts or ([request.play_prompt] if request.play_prompt else [])
         self._call.inputs_clear()
+        source = listened_to(self._call, request)
         if prompts:
             record.status = "playing"
+            if source is not None:
+                self._call.party.heard([source], _texts(prompts))
             self._call.touch()
             prompt = asyncio.create_task(asyncio.sleep(self._duration_ms(prompts) / 1000))
             # A key press or speech cuts an interruptible prompt short.
@@ -235,6 +286,8 @@ class MediaOps:
                 prompt.cancel()
                 arrived.cancel()
         record.status = "listening"
+        if source is not None:
+            self._call.party.listening(source)
         self._call.touch()
         name, result, fields = await collect(self._call, request)
         record.status = "completed" if name == "RecognizeCompleted" else "failed"

@@ -20,6 +20,14 @@ class PhoneConfig(BaseModel):
     answer: AnswerMode = "auto"
     answer_delay_ms: float = Field(default=50.0, ge=0)
     ring_timeout_ms: float | None = Field(default=None, ge=0)  # None: the emulator default
+    # An answering machine records this long after its greeting, then hangs up.
+    message_max_ms: float = Field(default=20_000.0, ge=0)
+    has_greeting: bool = False  # audio set with POST /_emulator/phones/{number}/greeting
+    # When the phone was added to a call (add participant, e.g. the agent of a warm
+    # transfer): the keys it presses once a recognize aimed at it listens ("1": accept), and
+    # when it hangs up on its own (ms after it joined). None: it presses nothing, stays on.
+    keys: str | None = Field(default=None, pattern=r"^[0-9*#A-Da-d]+$")
+    hang_up_after_ms: float | None = Field(default=None, ge=0)
 
 
 class ResultInfo(BaseModel):
@@ -62,6 +70,7 @@ class PlaySourceRecord(BaseModel):
 class PlayRecord(BaseModel):
     id: str
     sources: list[PlaySourceRecord]
+    play_to: list[str] = Field(default_factory=list)  # raw ids; empty: everyone (play to all)
     operation_context: str | None = None
     loop: bool = False
     interrupt: bool = False
@@ -74,6 +83,7 @@ class PlayRecord(BaseModel):
 class RecognizeRecord(BaseModel):
     id: str
     input_type: str
+    target: str | None = None  # raw id of the participant listened to
     operation_context: str | None = None
     prompt: list[PlaySourceRecord] = Field(default_factory=list)
     choices: list[dict[str, Any]] = Field(default_factory=list)
@@ -88,6 +98,36 @@ class TransferRecord(BaseModel):
     operation_context: str | None = None
     outcome: Literal["pending", "accepted", "failed", "abandoned"] = "pending"
     result_information: ResultInfo | None = None
+
+
+ParticipantState = Literal["ringing", "joined", "failed", "canceled", "removed", "left"]
+
+
+class ParticipantRecord(BaseModel):
+    """A phone the bot added to the call (`participants:add`) and what it went through."""
+
+    raw_id: str
+    number: str
+    invitation_id: str
+    operation_context: str | None = None
+    state: ParticipantState = "ringing"
+    invited_at: datetime
+    joined_at: datetime | None = None
+    ended_at: datetime | None = None
+    result_information: ResultInfo | None = None  # why it failed, or why it left
+    # What it was played (text and SSML as sent; a recognize's prompt too), in order.
+    heard: list[str] = Field(default_factory=list)
+    dtmf_pressed: list[str] = Field(default_factory=list)
+
+
+class HoldRecord(BaseModel):
+    """One hold or unhold request."""
+
+    target: str  # raw id
+    action: Literal["hold", "unhold"]
+    at: datetime
+    music: list[PlaySourceRecord] = Field(default_factory=list)
+    operation_context: str | None = None
 
 
 class HangUpRecord(BaseModel):
@@ -153,6 +193,14 @@ class CallRecord(BaseModel):
     plays: list[PlayRecord] = Field(default_factory=list)
     recognizes: list[RecognizeRecord] = Field(default_factory=list)
     transfers: list[TransferRecord] = Field(default_factory=list)
+    added: list[ParticipantRecord] = Field(default_factory=list)  # participants:add
+    holds: list[HoldRecord] = Field(default_factory=list)
+    on_hold: list[str] = Field(default_factory=list)  # raw ids held now
+    # The phone hung up while a participant the bot added was on: the call went on without it.
+    phone_left_at: datetime | None = None
+    # The people still talking to each other after the bot left (hang_up not for everyone):
+    # a warm transfer's caller and agent. Empty when the call ended for everyone.
+    continued_between: list[str] = Field(default_factory=list)
     hang_up: HangUpRecord | None = None
     media: MediaRecord = Field(default_factory=MediaRecord)
     recordings: list[RecordingRecord] = Field(default_factory=list)

@@ -36,6 +36,7 @@ class PhoneInput:
     kind: Literal["dtmf", "speech"]
     value: str  # a tone name ("five", "pound") or what was said
     confidence: float = 0.9
+    source: str | None = None  # raw id of an added participant; None: the call's phone
 
 
 def normalize(text: str) -> str:
@@ -49,7 +50,8 @@ async def collect(call: Call, request: Recognize) -> Outcome:
     initial = (options.initial_silence_timeout_in_seconds or DEFAULT_INITIAL_SILENCE_S) * scale
     kind = request.recognize_input_type
     accepts = {"dtmf"} if kind == "dtmf" else {"speech"} if kind == "speech" else {"dtmf", "speech"}
-    first = await call.next_input(initial, accepts)
+    source = listened_to(call, request)
+    first = await call.next_input(initial, accepts, source)
     if first is None:
         return "RecognizeFailed", results.INITIAL_SILENCE, {}
     if first.kind == "speech":
@@ -68,10 +70,18 @@ async def collect(call: Call, request: Recognize) -> Outcome:
                 fields = {"recognitionType": "choices", "choiceResult": {"label": choice.label}}
                 return "RecognizeCompleted", results.DTMF_OPTION, fields
         return "RecognizeFailed", results.INCORRECT_TONE, {}
-    return await _collect_tones(call, request, first)
+    return await _collect_tones(call, request, first, source)
 
 
-async def _collect_tones(call: Call, request: Recognize, first: PhoneInput) -> Outcome:
+def listened_to(call: Call, request: Recognize) -> str | None:
+    """The added participant a recognize targets (raw id); None: the call's own phone."""
+    target = request.recognize_options.target_participant.key()
+    return target if call.party.joined(target) is not None else None
+
+
+async def _collect_tones(
+    call: Call, request: Recognize, first: PhoneInput, source: str | None
+) -> Outcome:
     dtmf = request.recognize_options.dtmf_options
     max_tones = (dtmf.max_tones_to_collect if dtmf else None) or 1
     stop = {t.lower() for t in (dtmf.stop_tones if dtmf and dtmf.stop_tones else [])}
@@ -85,7 +95,7 @@ async def _collect_tones(call: Call, request: Recognize, first: PhoneInput) -> O
         tones.append(current.value)
         if len(tones) >= max_tones:
             return _tones("RecognizeCompleted", results.MAX_DIGITS, tones)
-        current = await call.next_input(inter, {"dtmf"})
+        current = await call.next_input(inter, {"dtmf"}, source)
     return "RecognizeFailed", results.INTER_DIGIT, {}
 
 

@@ -14,18 +14,24 @@ from aiohttp import web
 from acs_emulator.auth import verify_hmac
 from acs_emulator.emulator import Emulator
 from acs_emulator.errors import AcsError, bad_request, error_response, not_implemented
+from acs_emulator.ids import phone_identifier
 from acs_emulator.repeatability import StoredResponse
 from acs_emulator.results import BOT_HUNG_UP
 from acs_emulator.schemas import (
+    AddParticipant,
     AnswerCall,
+    CancelAddParticipant,
     CreateCall,
+    Hold,
     MediaStreamingRequest,
     Play,
     Recognize,
     RedirectCall,
     RejectCall,
+    RemoveParticipant,
     StartRecording,
     TransferToParticipant,
+    Unhold,
     parse,
 )
 
@@ -168,7 +174,7 @@ async def hang_up(request: web.Request) -> web.Response:
     if action is not None:
         raise not_implemented(f"DELETE …:{action}")
     call = request.app[EMULATOR_KEY].existing_call(connection_id)
-    await call.end(by="bot", reason="hang_up(is_for_everyone=False)", result=BOT_HUNG_UP)
+    await call.leave()
     return _json(204)
 
 
@@ -186,12 +192,17 @@ async def call_action(request: web.Request) -> web.Response:
     call = emulator.live_call(connection_id)
     if action == "play":
         play = parse(Play, body)
+        play_to = [target.key() for target in play.play_to]
+        for key in play_to:
+            if not call.party.in_call(key):
+                raise bad_request(f"playTo: {key} is not in the call.")
         call.ops.play(
             play.play_sources,
             loop=bool(play.play_options and play.play_options.loop),
             context=play.operation_context,
             url=play.operation_callback_uri,
             interrupt=play.interrupt_call_media_operation,
+            play_to=play_to,
         )
         return _json(202)
     if action == "recognize":
@@ -203,6 +214,12 @@ async def call_action(request: web.Request) -> web.Response:
             )
         call.ops.recognize(recognize, recognize.operation_callback_uri)
         return _json(202)
+    if action == "hold":
+        call.party.hold(parse(Hold, body))
+        return _json(200)
+    if action == "unhold":
+        call.party.unhold(parse(Unhold, body))
+        return _json(200)
     if action == "cancelAllMediaOperations":
         call.ops.cancel_all()
         return _json(202)
@@ -233,6 +250,8 @@ _ACTIONS = {
     "play",
     "recognize",
     "cancelAllMediaOperations",
+    "hold",
+    "unhold",
     "transferToParticipant",
     "startMediaStreaming",
     "stopMediaStreaming",
@@ -254,8 +273,39 @@ async def participant(request: web.Request) -> web.Response:
 
 
 async def participants_action(request: web.Request) -> web.Response:
-    request.app[EMULATOR_KEY].get_call(request.match_info["id"])
-    raise not_implemented(f"participants:{request.match_info['action']}")
+    """participants:add, :remove and :cancelAddParticipant (202; the outcome comes as events)."""
+    emulator = request.app[EMULATOR_KEY]
+    action = request.match_info["action"]
+    if action not in ("add", "remove", "cancelAddParticipant"):
+        emulator.get_call(request.match_info["id"])
+        raise not_implemented(f"participants:{action}")
+    call = emulator.live_call(request.match_info["id"])
+    body = await _body(request)
+    if action == "add":
+        add = parse(AddParticipant, body)
+        record = call.party.add(add)
+        added = {
+            "participant": {
+                "identifier": phone_identifier(record.number),
+                "isMuted": False,
+                "isOnHold": False,
+            },
+            "invitationId": record.invitation_id,
+        }
+        if add.operation_context is not None:
+            added["operationContext"] = add.operation_context
+        return _json(202, added)
+    if action == "remove":
+        remove = parse(RemoveParticipant, body)
+        call.party.remove(remove)
+        return _json(202, _context(remove.operation_context))
+    cancel = parse(CancelAddParticipant, body)
+    call.party.cancel(cancel)
+    return _json(202, {"invitationId": cancel.invitation_id, **_context(cancel.operation_context)})
+
+
+def _context(operation_context: str | None) -> dict[str, str]:
+    return {} if operation_context is None else {"operationContext": operation_context}
 
 
 # --- recordings --------------------------------------------------------------------------------

@@ -76,3 +76,14 @@ MEDIA_INTERRUPTED = ResultInfo(
 
 def as_json(info: ResultInfo) -> dict[str, object]:
     return {"code": info.code, "subCode": info.sub_code, "message": info.message}
+
+
+# Participants (add, remove, cancel). INVENTED: no recording of these events exists; the
+# success values follow the generic "Action completed successfully." of the other actions.
+ADD_PARTICIPANT_OK = ResultInfo(code=200, sub_code=0, message="Action completed successfully.")
+REMOVE_PARTICIPANT_OK = ResultInfo(code=200, sub_code=0, message="Action completed successfully.")
+CANCEL_ADD_OK = ResultInfo(code=200, sub_code=0, message="Action completed successfully.")
+# INVENTED: an operation aimed at a participant who left (hung up, removed) meanwhile.
+PARTICIPANT_LEFT = ResultInfo(
+    code=400, sub_code=8523, message="Action failed, the target participant left the call."
+)

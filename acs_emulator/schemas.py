@@ -170,6 +170,40 @@ class TransferToParticipant(Body):
     transferee: Identifier | None = None
 
 
+class AddParticipant(Body):
+    participant_to_add: Identifier
+    source_caller_id_number: PhoneNumber | None = None
+    source_display_name: str | None = None
+    invitation_timeout_in_seconds: int | None = Field(default=None, ge=0, le=180)
+    operation_context: str | None = None
+    operation_callback_uri: str | None = None
+
+
+class RemoveParticipant(Body):
+    participant_to_remove: Identifier
+    operation_context: str | None = None
+    operation_callback_uri: str | None = None
+
+
+class CancelAddParticipant(Body):
+    invitation_id: str
+    operation_context: str | None = None
+    operation_callback_uri: str | None = None
+
+
+class Hold(Body):
+    target_participant: Identifier
+    play_source_info: PlaySource | None = None
+    operation_context: str | None = None
+    operation_callback_uri: str | None = None
+
+
+class Unhold(Body):
+    target_participant: Identifier
+    operation_context: str | None = None
+    operation_callback_uri: str | None = None
+
+
 class MediaStreamingRequest(Body):
     operation_context: str | None = None
     operation_callback_uri: str | None = None

@@ -27,11 +27,13 @@ from domain.prompts import build_chat, phrase, system_prompts
 from domain.text import SentenceSplitter, normalise_arguments
 from domain.tools import TOOL_NAMES, tool_schemas
 from domain.turn import TurnPolicy, choose, policy_for
+from domain.usage import LlmTokens
 from providers.llm.base import (
     ChatModel,
     LlmContentFiltered,
     LlmFatalError,
     LlmRetryableError,
+    TokenUsage,
     ToolCallDelta,
 )
 from providers.sentences.base import Appended, SentenceSink
@@ -72,10 +74,13 @@ class LlmActivities:
         policy = self._policy(input.call)
         plan = policy.plan(input)
         if plan.answer_without_model:
+            said = await self._say_own(input, plan.say)
             return LlmTurnResult(
+                content=" ".join(said),
                 tool_calls=plan.intent,
                 prefill=plan.prefill,  # a goodbye may say more: it is stored too
                 model="guardrails",
+                sentences=len(said),
                 guardrails=policy.guardrails,
                 turn_policy=policy.name,
             )
@@ -89,12 +94,33 @@ class LlmActivities:
             max_chars=self._history_chars(call, now, tools),
             profile=plan.profile,
             slot_hint=plan.slot_hint,
+            ack_only=plan.ack_only,
         )
-        speaker = _Speaker(self._sentences, input, lambda text: policy.unusable(text, input.call))
+        own = len(plan.say)
+        speaker = _Speaker(
+            self._sentences,
+            input,
+            lambda text: policy.unusable(text, input.call, speaker.texts[own:]),
+            limit=None if plan.model_sentences is None else own + plan.model_sentences,
+        )
         await speaker.resume()
+        for sentence in plan.say:  # the policy's own words come first
+            await speaker.say(sentence, Style.NONE, checked=False)
         watchdog = asyncio.create_task(speaker.watch(input.flags.answer_soft_timeout_sec))
         try:
-            result = await self._run(input, messages, tools, speaker, plan.offered)
+            run = self._run(input, messages, tools, speaker, plan.offered)
+            try:
+                result = await asyncio.wait_for(run, plan.model_budget_s)
+            except TimeoutError:
+                # Only a policy that speaks its own words sets a budget: they follow now.
+                activity.logger.info(
+                    "model past its %ss budget: the policy speaks", plan.model_budget_s
+                )
+                result = LlmTurnResult(
+                    content=" ".join(speaker.texts),
+                    model="guardrails",
+                    sentences=speaker.count,
+                )
         finally:
             watchdog.cancel()
             # wait() never raises the watchdog's CancelledError, and lets ours propagate.
@@ -111,10 +137,14 @@ class LlmActivities:
         )
         if question is not None:
             await speaker.say(question, Style.NONE, checked=False)  # may be asked again
+            # The turn ends on the policy's question: complete, whatever cut the model's own
+            # sentence. A "length" finish would make the workflow run another iteration, which
+            # asked the same question again while the caller answered (`make demo`, 2 of 10).
             result = result.model_copy(
                 update={
                     "content": f"{result.content} {question}".strip(),
                     "sentences": result.sentences + 1,
+                    "finish_reason": "stop",
                 }
             )
         return result.model_copy(
@@ -125,6 +155,17 @@ class LlmActivities:
                 "turn_policy": policy.name,
             }
         )
+
+    async def _say_own(self, input: LlmTurnInput, sentences: tuple[str, ...]) -> list[str]:
+        """Speak the policy's own sentences (a turn answered without the model)."""
+        if not sentences:
+            return []
+        speaker = _Speaker(self._sentences, input)
+        await speaker.resume()
+        for sentence in sentences:
+            await speaker.say(sentence, Style.NONE, checked=False)
+        await speaker.settle()
+        return speaker.texts
 
     def _policy(self, call: CallState) -> TurnPolicy:
         """The call's policy: the one its state names, or the settings' on its first turn."""
@@ -220,11 +261,17 @@ class _Speaker:
     """
 
     def __init__(
-        self, sink: SentenceSink, input: LlmTurnInput, skip: Callable[[str], bool] | None = None
+        self,
+        sink: SentenceSink,
+        input: LlmTurnInput,
+        skip: Callable[[str], bool] | None = None,
+        *,
+        limit: int | None = None,
     ) -> None:
         self._sink = sink
         self._input = input
         self._skip = skip  # sentences never spoken nor stored (a small model parroting)
+        self._limit = limit  # the policy keeps no more sentences: the stream may stop
         self._lock = asyncio.Lock()  # a filler never interleaves with a sentence
         self._filler_sent = False
         self._earlier: dict[int, str] = {}  # sentences appended by earlier attempts, by index
@@ -236,6 +283,11 @@ class _Speaker:
     @property
     def count(self) -> int:
         return len(self.texts)
+
+    @property
+    def full(self) -> bool:
+        """The policy keeps no more of the model's sentences this iteration."""
+        return self._limit is not None and self.count >= self._limit
 
     async def resume(self) -> None:
         """On a retry, learn what the earlier attempts appended (no round trip otherwise)."""
@@ -263,8 +315,10 @@ class _Speaker:
         )
 
     async def say(self, text: str, style: Style, *, checked: bool = True) -> None:
+        if checked and self.full:
+            return  # past what the policy keeps of the model's answer
         if checked and self._skip is not None and self._skip(text):
-            activity.logger.info("dropped a repeated sentence: %r", text)
+            activity.logger.info("dropped a sentence the policy does not speak: %r", text)
             return
         async with self._lock:
             index = len(self.texts)
@@ -364,6 +418,7 @@ class _Attempt:
         self._offered = offered
         self._splitter = SentenceSplitter()
         self._calls = _ToolCallBuffer()
+        self._usage: TokenUsage | None = None  # the stream's usage chunk, when it sends one
 
     async def run(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, max_tokens: int
@@ -379,6 +434,9 @@ class _Attempt:
                     await self._say(self._splitter.feed(chunk.text))
                 self._calls.add(chunk.tool_calls)
                 finish = chunk.finish_reason or finish
+                if self._speaker.full:
+                    break  # the policy keeps nothing more: free the model for the next turn
+                self._usage = chunk.usage or self._usage
         finally:
             # Closes the HTTP response now, also on cancellation (barge-in) or a Redis error.
             close = getattr(stream, "aclose", None)
@@ -403,11 +461,27 @@ class _Attempt:
             finish_reason=finish,
             model=self._model.name,
             sentences=self._speaker.count,
+            usage=_tokens(self._model.name, self._usage),
         )
 
     async def _say(self, sentences: list[str]) -> None:
         for sentence in sentences:
             await self._speaker.say(sentence, self._splitter.style)
+
+
+def _tokens(model: str, usage: TokenUsage | None) -> list[LlmTokens]:
+    """The completion's tokens for the call's usage (none when the server sent no count)."""
+    if usage is None:
+        return []
+    return [
+        LlmTokens(
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_prompt_tokens=usage.cached_prompt_tokens,
+            requests=1,
+        )
+    ]
 
 
 @dataclass

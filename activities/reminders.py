@@ -32,9 +32,12 @@ BOT_OWNERS = {"", "assistant", "bot", "ai"}
 CUSTOMER_OWNERS = {"customer", "client", "caller", "policyholder"}
 
 
-def follow_up_call_id(call_id: str, reminder: Reminder) -> str:
-    """One follow-up call per reminder due time: a retried attempt finds it already placed."""
+def follow_up_call_id(call_id: str, reminder: Reminder, dial: int = 1) -> str:
+    """One follow-up call per reminder due time and call back (`dial`, 1 + the unanswered
+    ones before it): a retried attempt of the same call back finds it already placed."""
     key = f"{call_id}/{reminder.title}/{reminder.due_date_time.isoformat()}"
+    if dial > 1:  # the first keeps the id it had before unanswered calls were retried
+        key = f"{key}/{dial}"
     return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
 
 
@@ -58,6 +61,7 @@ class ReminderActivities:
                 "max_attempts": retries.max_attempts,
                 "first_retry_sec": retries.first_retry_sec,
                 "max_retry_sec": retries.max_retry_sec,
+                "retry": retries.retry,
             }
         )
         workflow_id = reminder_workflow_id(reminder.call_id, reminder.reminder.title)
@@ -104,7 +108,7 @@ class ReminderActivities:
     async def _call_back(self, input: FollowUpInput) -> FollowUpResult:
         from workflows.call import CallWorkflow
 
-        call_id = follow_up_call_id(input.call_id, input.reminder)
+        call_id = follow_up_call_id(input.call_id, input.reminder, input.dial)
         task = (
             f"{input.initiate.task}\n\nThis is a follow-up call you promised: "
             f"{input.reminder.title}. {input.reminder.description}\n"
@@ -133,7 +137,12 @@ class ReminderActivities:
             )
         except WorkflowAlreadyStartedError:
             log.info("follow-up call %s already placed", call_id)
-        return FollowUpResult(kind="call", detail=f"follow-up call {call_id}")
+        return FollowUpResult(
+            kind="call",
+            detail=f"follow-up call {call_id}",
+            channel="phone" if phone else "chat",
+            call_id=call_id,
+        )
 
     @activity.defn(name="report_reminder")
     async def report_reminder(self, input: ReminderStatusUpdate) -> None:
@@ -158,6 +167,7 @@ class ReminderActivities:
                 reminder.status = input.status
                 reminder.attempts = input.attempts
                 reminder.last_error = input.last_error
+                reminder.last_outcome = input.last_outcome
                 if input.status in ("sent", "failed", "cancelled"):
                     reminder.done_at = input.at
         await self._store.save(call)

@@ -28,6 +28,7 @@ from domain.contracts import (
     TransferInput,
     TransferResult,
 )
+from domain.transfer import AddAgentInput, AddAgentResult, BriefAgentInput, FinishTransferInput
 from providers.telephony.acs import TelephonyRejected
 from providers.telephony.base import PhoneLine
 from providers.telephony.chat import ChatTelephony
@@ -143,6 +144,24 @@ class TelephonyActivities:
         if input.connection_id is None or self._phone is None:
             return await self._chat.transfer(input.call_id, input.connection_id, input.target)
         return await self._phone.transfer(input.call_id, input.connection_id, input.target)
+
+    # --- warm transfer (`domain/transfer.py`) ---------------------------------------------------
+
+    @activity.defn(name="add_agent")
+    async def add_agent(self, input: AddAgentInput) -> AddAgentResult:
+        """Hold the caller and ring the agent in; a retry rings them once."""
+        try:
+            return await self._line().add_agent(input, first_sent=activity.info().scheduled_time)
+        except TelephonyRejected as exc:
+            raise ApplicationError(str(exc), type="TelephonyRejected", non_retryable=True) from exc
+
+    @activity.defn(name="brief_agent")
+    async def brief_agent(self, input: BriefAgentInput) -> None:
+        await self._rejectable(self._line().brief_agent(input))
+
+    @activity.defn(name="finish_transfer")
+    async def finish_transfer(self, input: FinishTransferInput) -> None:
+        await self._rejectable(self._line().finish_transfer(input))
 
     @staticmethod
     async def _rejectable(operation: Awaitable[None]) -> None:

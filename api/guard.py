@@ -41,6 +41,7 @@ RULES = (
     Rule("/eventgrid/", 1 * MIB, needs_key=False),  # ?secret=
     Rule("/communicationservices/callback/", 256 * KIB, needs_key=False),  # secret + ACS JWT
     Rule("/twilio/", 64 * KIB, needs_key=False),  # X-Twilio-Signature
+    Rule("/signed/", 4 * KIB, needs_key=False),  # HMAC-signed, expiring link (GET only)
 )
 # Everything else, /docs and /openapi.json included, and any path no route serves.
 DEFAULT_RULE = Rule("/", 64 * KIB, needs_key=True)

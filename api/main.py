@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from api import errors, openapi
 from api.deps import Services
 from api.guard import Guard
-from api.routes import acs, calls, codec, health, report, sms
-from core import logs
+from api.routes import acs, analytics, calls, campaigns, codec, health, report, sms
+from core import logs, tracing
 from core.settings import Settings, get_settings
 from core.stores import open_redis, open_store
 from core.temporal import connect
@@ -58,7 +58,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(calls.router)
     app.include_router(acs.router)
+    app.include_router(campaigns.router)  # before report: /report/campaigns/{id}
     app.include_router(report.router)
+    app.include_router(analytics.router)
+    app.include_router(analytics.signed_router)
     app.include_router(sms.router)
     app.include_router(codec.router)
     return app
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 def main() -> None:
     logs.setup()
+    tracing.configure("callcenter-api")  # uvicorn's shutdown ends the process; spans are batched
     settings = get_settings()  # fails fast, before binding, on invalid configuration
     uvicorn.run(
         create_app(settings),

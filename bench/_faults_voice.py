@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import logging
 import math
+import os
 from collections.abc import AsyncIterator
 
 import numpy as np
@@ -33,6 +34,11 @@ SENTENCE_S = 0.4
 CALLER_S = 1.5
 OTHER_HZ = 3_000.0
 FRAME = 640  # 40 ms analysis windows: 25 Hz bins
+
+
+# The caller's goodbye (`bench/soak.py --turns-per-call`): 1.8 kHz, above every sentence's tone.
+GOODBYE_TURN = 0
+GOODBYE_TEXT = "Caller turn 0, goodbye."
 
 
 def sentence_hz(index: int) -> float:
@@ -117,6 +123,8 @@ class CodedStt:
         heard_s = turns.count(turn) * FRAME / RATE
         fragment = " (fragment)" if heard_s < 0.8 * CALLER_S else ""
         text = f"Caller turn {turn[1:]}{fragment}."
+        if turn == f"c{GOODBYE_TURN}" and not fragment:
+            text = GOODBYE_TEXT
         return Transcript(text=text, language=language, duration_s=len(pcm) / (2 * RATE))
 
 
@@ -145,6 +153,10 @@ async def serve(port: int) -> None:
     from media_gateway.wiring import build_speech
 
     settings = get_settings()
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):  # the turn-trace test's collector
+        from media_gateway.telemetry import configure_telemetry
+
+        configure_telemetry(export_interval_s=1.0)
     client = await connect(settings.temporal)
     redis = Redis.from_url(settings.redis.url)
     engines = Engines(vad=EnergyVad, stt=CodedStt(), tts=CodedTts())  # type: ignore[arg-type]

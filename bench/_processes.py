@@ -103,18 +103,22 @@ async def run_stack(prefix: str) -> AsyncIterator[BenchStack]:
         "LOG_LEVEL": "WARNING",
     }
     stack = BenchStack(work, temporal_port, llm_port, redis_server.url, env)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    quiet = subprocess.DEVNULL
     try:
         # The dev server and the LLM get this process's environment, not the worker's.
         stack.processes.append(
             subprocess.Popen(
                 dev_server_command(work / "temporal.db", port=temporal_port, ui_port=ui_port),
-                **quiet,
+                stdout=quiet,
+                stderr=quiet,
             )
         )
         stack.processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "scripted_llm", "--port", str(llm_port)], cwd=ROOT, **quiet
+                [sys.executable, "-m", "scripted_llm", "--port", str(llm_port)],
+                cwd=ROOT,
+                stdout=quiet,
+                stderr=quiet,
             )
         )
         await wait_port(temporal_port)

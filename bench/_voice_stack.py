@@ -296,6 +296,7 @@ async def open_stack(
             attributes.STATUS,
             attributes.BOT_NAME,
             attributes.CLAIM_FILLED,
+            attributes.OUTCOME,
         ],
         dev_server_extra_args=list(TUNED_ARGS),
         dev_server_log_level="error",

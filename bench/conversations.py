@@ -8,6 +8,8 @@ and the totals (the metrics are defined in `evals/metrics.py`).
     python bench/conversations.py --gguf FILE.gguf [--chat-template qwen2.5] [--threads 4]
     python bench/conversations.py --llm-url https://HOST/v1 --model NAME --api-key-env VAR
     python bench/conversations.py --scripted               # the scripted LLM (plumbing only)
+    python bench/conversations.py --scripted --profile small --reply "I'm sorry, but I can't."
+    python bench/conversations.py --held-out               # the held-out scenarios
         [--profile small|full] [--guardrails on|off] [--only NAME ...] [-v] [--json FILE]
         [--caller-llm-url URL --caller-model NAME --caller-api-key-env VAR]  # a model calls
 """
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from evals.caller import ModelCaller  # noqa: E402
 from evals.metrics import Played, Score, dump, load_played, score, summary, table  # noqa: E402
 from evals.runner import evaluate  # noqa: E402
-from evals.scenario import load_all  # noqa: E402
+from evals.scenario import HELD_OUT_DIR, SCENARIOS_DIR, load_all  # noqa: E402
 from evals.stack import Backend, running_stack  # noqa: E402
 
 TURN_TIMEOUT_S = 600.0  # a local model on a busy CPU can take minutes for one turn
@@ -43,7 +45,9 @@ TURN_TIMEOUT_S = 600.0  # a local model on a busy CPU can take minutes for one t
 def backend_from(args: argparse.Namespace) -> Backend:
     guardrails = None if args.guardrails is None else args.guardrails == "on"
     if args.scripted:
-        return Backend("scripted", profile=args.profile, guardrails=guardrails)
+        return Backend(
+            "scripted", profile=args.profile, guardrails=guardrails, scripted_reply=args.reply
+        )
     if args.llm_url:
         return Backend(
             "url",
@@ -82,7 +86,7 @@ def commit() -> str:
 
 
 async def measure(args: argparse.Namespace) -> list[Score]:
-    scenarios = load_all(only=args.only or None)
+    scenarios = load_all(args.dir, only=args.only or None)
     backend = backend_from(args)
     started = datetime.now(UTC)
     print(f"# {len(scenarios)} scenarios, {backend.describe()}", flush=True)
@@ -119,7 +123,7 @@ async def measure(args: argparse.Namespace) -> list[Score]:
 
 def rescore(path: Path) -> None:
     """Score saved transcripts again (after a metric changed) and print the table."""
-    known = {s.name: s for s in load_all()}
+    known = {s.name: s for d in (SCENARIOS_DIR, HELD_OUT_DIR) for s in load_all(d)}
     played = [load_played(line, known) for line in path.read_text().splitlines() if line]
     print(f"{table([score(p) for p in played])}\n\n{summary([score(p) for p in played])}")
 
@@ -137,6 +141,19 @@ def main() -> None:
     parser.add_argument("--profile", choices=["small", "full"], help="llm.profile")
     parser.add_argument("--guardrails", choices=["on", "off"], help="llm.guardrails")
     parser.add_argument("--only", nargs="+", help="scenario names")
+    parser.add_argument(
+        "--held-out",
+        dest="dir",
+        action="store_const",
+        const=HELD_OUT_DIR,
+        default=SCENARIOS_DIR,
+        help="the held-out scenarios (evals/heldout), never used to tune the policy",
+    )
+    parser.add_argument(
+        "--reply",
+        help="with --scripted: what the scripted model answers every turn (a small model's "
+        "typical faults, to measure what the policy does with them)",
+    )
     parser.add_argument(
         "--caller-llm-url", help="a second model plays the caller (OpenAI-compatible …/v1)"
     )

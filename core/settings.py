@@ -22,9 +22,14 @@ from pydantic_settings import (
 
 from domain.attributes import phone_key
 from domain.call import DEFAULT_TASK, LanguageConfig
+from domain.calling_hours import CallingWindow
 from domain.claim import DEFAULT_CLAIM, ClaimField
 from domain.phrases import PhraseOverrides, missing_languages
+from domain.prices import PriceTable
 from domain.prompt_templates import PromptOverrides
+from domain.reminder_retry import ReminderRetryRules
+from domain.transfer import DEFAULT_TRANSFER_MODE, TransferMode
+from domain.webhooks import RETRY_DELAYS_SEC, check_endpoint_url, check_secret
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +273,22 @@ class ReminderSettings(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=50)
     first_retry_sec: float = Field(default=60.0, gt=0)
     max_retry_sec: float = Field(default=3_600.0, gt=0)
+    # A call back nobody answered is called again per its outcome (delay and count); one
+    # answered by a person completes the reminder (`domain/reminder_retry.py`).
+    retry: ReminderRetryRules = Field(default_factory=ReminderRetryRules)
+
+
+class CampaignSettings(BaseModel):
+    """Outbound campaigns: their contacts, attempts and the do-not-call list, in SQLite."""
+
+    # None: `campaigns.sqlite3` beside the call store's SQLite file.
+    sqlite_path: Path | None = None
+    # A campaign's workflow continues as new past this many events (each dial costs about a
+    # dozen): its history stays bounded whatever the number of contacts.
+    rotate_after_events: int = Field(default=1_000, ge=100, le=40_000)
+
+    def path(self, store: StoreSettings) -> Path:
+        return self.sqlite_path or store.sqlite_path.with_name("campaigns.sqlite3")
 
 
 class AzureSpeechSettings(BaseModel):
@@ -318,6 +339,9 @@ class ConversationSettings(BaseModel):
     bot_name: str = "Amélie"
     agent_phone_number: str = "+33612345678"
     bot_phone_number: str | None = None
+    # "warm": the agent hears a briefing and presses 1 before the caller is handed over;
+    # "cold": ACS transfers the caller at once (`domain/transfer.py`).
+    transfer_mode: TransferMode = DEFAULT_TRANSFER_MODE
     task: str = DEFAULT_TASK
     claim: list[ClaimField] = Field(default_factory=lambda: list(DEFAULT_CLAIM))
     lang: LanguageConfig = Field(default_factory=LanguageConfig)
@@ -339,6 +363,47 @@ class ConversationSettings(BaseModel):
         return self
 
 
+class WebhookEndpoint(BaseModel):
+    """A deployment's endpoint: every call's (and campaign's) events it asks for."""
+
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")  # names it in history (never the URL)
+    url: str
+    secret: SecretStr  # `whsec_` + base64 of 24-64 random bytes; one per endpoint
+    events: list[str] = Field(default_factory=list)  # "call.ended", "campaign.*"; empty: all
+
+    @model_validator(mode="after")
+    def _usable(self) -> WebhookEndpoint:
+        check_endpoint_url(self.url)
+        check_secret(self.secret.get_secret_value())
+        return self
+
+
+class WebhookSettings(BaseModel):
+    """Standard Webhooks to the customer's systems (`activities/webhooks.py`)."""
+
+    endpoints: list[WebhookEndpoint] = Field(default_factory=list)
+    # Signs the deliveries to a call's or campaign's own `webhook_url`; without it those are
+    # not sent (the delivery fails, visibly, in the Temporal UI).
+    secret: SecretStr | None = None
+    # Waits after each failed attempt (the spec's example: ~3 days in all), with ±10 % jitter.
+    retry_delays_sec: list[float] = Field(
+        default_factory=lambda: list(RETRY_DELAYS_SEC),
+        max_length=30,
+    )
+    timeout_sec: float = Field(default=15.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _usable(self) -> WebhookSettings:
+        if self.secret is not None:
+            check_secret(self.secret.get_secret_value())
+        names = [e.name for e in self.endpoints]
+        if len(set(names)) != len(names):
+            raise ValueError("webhooks.endpoints names must be unique")
+        if any(d < 0 for d in self.retry_delays_sec):
+            raise ValueError("webhooks.retry_delays_sec must not be negative")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CALLCENTER_", env_nested_delimiter="__", extra="forbid"
@@ -355,8 +420,16 @@ class Settings(BaseSettings):
     sms: SmsSettings = Field(default_factory=SmsSettings)
     flags: FlagsSettings = Field(default_factory=FlagsSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    # When calls may be placed, in the callee's local time (their number's zone): reminders'
+    # call backs and campaign calls wait for it. A campaign or a contact may give its own.
+    # None: any time.
+    calling_hours: CallingWindow | None = None
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     conversation: ConversationSettings = Field(default_factory=ConversationSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    # Unit prices of a call's usage (defaults dated in `domain/prices.py`).
+    prices: PriceTable = Field(default_factory=PriceTable)
 
     @model_validator(mode="after")
     def _own_keys_in_production(self) -> Settings:

@@ -8,6 +8,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 
+from core import tracing
 from core.codec import data_converter
 from core.settings import TemporalSettings
 from domain.attributes import REGISTRATIONS
@@ -29,6 +30,7 @@ async def connect(settings: TemporalSettings) -> Client:
         data_converter=data_converter(settings.codec),
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         tls=settings.tls,
+        interceptors=tracing.temporal_interceptors(),
     )
 
 

@@ -13,6 +13,8 @@ PHONE_NUMBER = SearchAttributeKey.for_keyword("CallPhoneNumber")
 STATUS = SearchAttributeKey.for_keyword("CallStatus")
 BOT_NAME = SearchAttributeKey.for_keyword("BotName")
 CLAIM_FILLED = SearchAttributeKey.for_int("ClaimFieldsFilled")
+# How the call ended (`domain/outcome.py`); unset while it runs.
+OUTCOME = SearchAttributeKey.for_keyword("CallOutcome")
 
 # For `temporal server start-dev --search-attribute NAME=TYPE`.
 REGISTRATIONS: dict[str, str] = {
@@ -20,6 +22,7 @@ REGISTRATIONS: dict[str, str] = {
     STATUS.name: "Keyword",
     BOT_NAME.name: "Keyword",
     CLAIM_FILLED.name: "Int",
+    OUTCOME.name: "Keyword",
 }
 
 

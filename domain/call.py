@@ -6,12 +6,25 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from domain.claim import DEFAULT_CLAIM, ClaimField, full_schema
-from domain.phone import to_e164
+from domain.calling_hours import CallingWindow
+from domain.claim import DEFAULT_CLAIM, ClaimField, full_schema, validate_value
+from domain.outcome import CallOutcome
+from domain.phone import timezone_for, to_e164
 from domain.phrases import PhraseOverrides
 from domain.prompt_templates import PromptOverrides
+from domain.transfer import DEFAULT_TRANSFER_MODE, TransferMode
+from domain.usage import CallUsage
+from domain.webhooks import check_event_url
 
 MAX_TASK_CHARS = 4_000
 
@@ -89,6 +102,13 @@ class LanguageConfig(BaseModel):
         return next(x for x in self.availables if x.short_code == self.default_short_code)
 
 
+# What an outbound call does when an answering machine picks up (`media_gateway/amd.py` tells
+# the workflow): leave a message after the beep, or hang up. The outcome is `voicemail` either
+# way. None: no detection, the bot greets whoever answers at once.
+MachineAction = Literal["leave_message", "hang_up"]
+MAX_VOICEMAIL_CHARS = 600
+
+
 class CallInitiate(BaseModel):
     """What a call is about: who calls whom, for which company, with which claim schema."""
 
@@ -106,6 +126,23 @@ class CallInitiate(BaseModel):
     # Phrase and prompt templates that replace the shipped ones for this call (checked).
     phrases: PhraseOverrides = Field(default_factory=dict)
     prompts: PromptOverrides = Field(default_factory=dict)
+    # This call's own webhook endpoint (beside the deployment's): no credentials, it is kept
+    # in history (`domain/webhooks.py`).
+    webhook_url: Annotated[str, AfterValidator(check_event_url)] | None = None
+    machine_action: MachineAction | None = None
+    # The message left on a machine; None: built from the task (`voicemail_message`).
+    voicemail_message: str | None = Field(
+        default=None, min_length=1, max_length=MAX_VOICEMAIL_CHARS
+    )
+    # How a phone caller who asks for a person is handed over (`domain/transfer.py`).
+    transfer_mode: TransferMode = DEFAULT_TRANSFER_MODE
+    # Claim values known before the call (a campaign contact's variables named like claim
+    # fields): the call starts with them in its claim, checked and normalised like the bot's.
+    claim_prefill: dict[str, str] = Field(default_factory=dict, max_length=50)
+    # When this callee may be rung, in the zone of their number: an outbound phone call placed
+    # outside it waits for the next opening, and so do its reminders' call backs. None: the
+    # call dials at once (a reminder's call back: the deployment's `calling_hours`).
+    calling_hours: CallingWindow | None = None
 
     @field_validator("claim")
     @classmethod
@@ -115,6 +152,31 @@ class CallInitiate(BaseModel):
         if dupes:
             raise ValueError(f"duplicate claim field names: {', '.join(dupes)}")
         return fields
+
+    @field_validator("claim_prefill")
+    @classmethod
+    def _prefill_fits_the_claim(
+        cls, values: dict[str, str], info: ValidationInfo
+    ) -> dict[str, str]:
+        """Each value is for a field of the claim and of its type (a date in the callee's
+        zone); normalised as the bot's own updates are. Declared after `phone_number` and
+        `claim`, which it reads (a failed one is absent: nothing more to check)."""
+        if not values:
+            return values
+        claim, number = info.data.get("claim"), info.data.get("phone_number")
+        if claim is None or number is None:
+            return values
+        fields = {f.name: f for f in full_schema(claim)}
+        checked: dict[str, str] = {}
+        for name, raw in values.items():
+            field = fields.get(name)
+            if field is None:
+                raise ValueError(f"claim_prefill: {name} is not a field of the claim")
+            try:
+                checked[name] = validate_value(field, raw, timezone_for(number))
+            except ValueError as exc:
+                raise ValueError(f"claim_prefill: {name} ({field.type.value}): {exc}") from None
+        return checked
 
     def claim_schema(self) -> list[ClaimField]:
         return full_schema(self.claim)
@@ -158,6 +220,8 @@ class Reminder(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     done_at: datetime | None = None
+    # How the last call back ended (a `CallOutcome` value): "no_answer" while it is retried.
+    last_outcome: str | None = None
 
 
 class NextAction(StrEnum):
@@ -224,6 +288,29 @@ class ClosedClaim(BaseModel):
     reminders: list[Reminder]
 
 
+AnsweredBy = Literal["human", "machine", "unknown"]
+
+
+class MachineDetection(BaseModel):
+    """The answering-machine detector's decision on an outbound call (gateway → workflow).
+
+    `kind` "beep": the machine's greeting ended (its beep, or a silence after it): a message
+    starts now.
+    """
+
+    kind: Literal["human", "machine", "unknown", "beep"]
+    after_ms: int = Field(ge=0, description="Time from the first audio of the answer")
+    reason: str = Field(default="", max_length=200)
+
+
+class MachineDetectionView(BaseModel):
+    """What the media gateway asks the workflow at connect: run the detector or not."""
+
+    wanted: bool
+    answered_by: AnsweredBy | None = None
+    machine_action: MachineAction | None = None
+
+
 class CallState(BaseModel):
     """Everything known about one call. The workflow owns it; the store keeps a copy."""
 
@@ -261,6 +348,16 @@ class CallState(BaseModel):
     # guardrails apply; None in calls recorded before the policy was kept in the state.
     turn_policy: Literal["hosted", "small"] | None = None
     turn_guardrails: bool | None = None
+    # What the call used, and its cost once ended (`domain/usage.py`).
+    usage: CallUsage = Field(default_factory=CallUsage)
+    # How the call ended (`domain/outcome.py`), set once when it ends; None while it runs and
+    # in calls recorded before outcomes. `outcome_code`: the provider's "code/subCode" of a
+    # failed or declined call (ACS `resultInformation`); `outcome_detail`: its message or why.
+    outcome: CallOutcome | None = None
+    outcome_code: str | None = None
+    outcome_detail: str | None = None
+    answered_by: AnsweredBy | None = None
+    machine_detected_after_ms: int | None = None
 
     @property
     def in_progress(self) -> bool:
@@ -282,6 +379,70 @@ class CallState(BaseModel):
         run resumed from the store."""
         return self.model_copy(update={"callback_secret": None, "media_token": None})
 
+    def wants_machine_detection(self) -> bool:
+        """An outbound phone call with a `machine_action`, not answered yet: the media
+        gateway listens for a machine (no language menu before the media: one language)."""
+        return (
+            self.channel == "phone"
+            and self.direction == "outbound"
+            and self.initiate.machine_action is not None
+            and self.answered_by is None
+            and self.status is not CallStatus.ENDED
+            and len(self.initiate.lang.availables) == 1
+        )
+
+    def end_with(
+        self, outcome: CallOutcome, *, code: str | None = None, detail: str | None = None
+    ) -> None:
+        """Record how the call ended; the first outcome stands (a later event does not
+        change what happened)."""
+        if self.outcome is not None:
+            return
+        self.outcome = outcome
+        self.outcome_code = code
+        self.outcome_detail = detail[:200] if detail else detail
+
     def had_interaction(self) -> bool:
         """True when the customer said something (post-call is skipped otherwise)."""
         return any(m.persona is Persona.HUMAN and m.action is Action.TALK for m in self.messages)
+
+
+def voicemail_message(initiate: CallInitiate) -> str:
+    """The message left on an answering machine: the call's own, else one built from its task
+    (its first sentence says what the call is about)."""
+    if initiate.voicemail_message:
+        return initiate.voicemail_message
+    first = initiate.task.strip().split(". ")[0].strip().rstrip(".")
+    about = first[:1].lower() + first[1:] if first else "your file"
+    return (
+        f"Hello, this is {initiate.bot_name} from {initiate.bot_company}. We are calling to "
+        f"{about}. Please call us back at your convenience. Thank you, goodbye."
+    )
+
+
+# ACS `resultInformation` of a call that was not answered (`CreateCallFailed`, or the
+# `CallDisconnected` of a call never connected). PSTN codes are the SIP status, subcodes
+# "560" + it (MicrosoftDocs, "PSTN call response codes"; 540xxx for direct routing).
+_SIP_OUTCOMES: dict[int, CallOutcome] = {
+    408: CallOutcome.NO_ANSWER,  # request timeout: nobody picked up
+    480: CallOutcome.NO_ANSWER,  # temporarily unavailable / no answer
+    487: CallOutcome.NO_ANSWER,  # request terminated: the ringing was cancelled
+    486: CallOutcome.BUSY,
+    600: CallOutcome.BUSY,  # busy everywhere
+    603: CallOutcome.REJECTED,  # declined
+}
+
+
+def outcome_of_failure(code: int | None, sub_code: int | None) -> CallOutcome:
+    """The outcome of a call ACS could not connect, from its result code and subcode."""
+    for value in (code, sub_code % 1000 if sub_code is not None and sub_code >= 1000 else None):
+        if value is not None and value in _SIP_OUTCOMES:
+            return _SIP_OUTCOMES[value]
+    return CallOutcome.FAILED
+
+
+def result_code(code: int | None, sub_code: int | None) -> str | None:
+    """ "code/subCode" as ACS reports them, for the call's `outcome_code`."""
+    if code is None and sub_code is None:
+        return None
+    return f"{code if code is not None else ''}/{sub_code if sub_code is not None else ''}"

@@ -22,6 +22,8 @@ from domain.call import (
 )
 from domain.claim import FieldUpdate
 from domain.flags import FeatureFlags
+from domain.reminder_retry import ReminderRetryRules
+from domain.usage import LlmTokens
 
 MAX_TURN_CHARS = 2_000
 MAX_LLM_ITERATIONS = 3
@@ -117,10 +119,16 @@ class LlmTurnResult(BaseModel):
     prefill: list[FieldUpdate] = Field(default_factory=list)
     # The turn policy that ran (`domain/turn/`): the workflow keeps it in the call's state.
     turn_policy: Literal["hosted", "small"] | None = None
+    # Tokens of the completion, per model (`domain/usage.py`); empty when none was reported.
+    usage: list[LlmTokens] = Field(default_factory=list)
 
 
 class SaveCallInput(BaseModel):
     call: CallState
+    # The stored messages before this index are kept and `call.messages` follows them (0: the
+    # whole state). The Temporal core holds every local activity's input while the run is
+    # cached, so a workflow sends only the messages that changed since its last save.
+    messages_from: int = Field(default=0, ge=0)
 
 
 SpeakKind = Literal["error", "notice", "filler"]
@@ -371,6 +379,8 @@ class PostCallResult(BaseModel):
     next: Next | None = None
     sms_summary: str | None = None
     errors: list[str] = Field(default_factory=list)
+    # Tokens of the post-call completions (`domain/usage.py`).
+    usage: list[LlmTokens] = Field(default_factory=list)
 
 
 class ReminderInput(BaseModel):
@@ -383,6 +393,9 @@ class ReminderInput(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=50)
     first_retry_sec: float = Field(default=60.0, gt=0)
     max_retry_sec: float = Field(default=3_600.0, gt=0)
+    # How an unanswered call back is retried (patch `reminder-call-outcome`); None in inputs
+    # recorded before it: the defaults.
+    retry: ReminderRetryRules | None = None
 
 
 class ScheduleReminderInput(BaseModel):
@@ -402,11 +415,18 @@ class FollowUpInput(BaseModel):
     initiate: CallInitiate
     claim: dict[str, str | None] = Field(default_factory=dict)
     attempt: int
+    # Which call back of the reminder this is (1 + the unanswered ones before it): each has its
+    # own call id, while a retried attempt of the same one finds it already placed.
+    dial: int = 1
 
 
 class FollowUpResult(BaseModel):
     kind: Literal["call", "sms"]
     detail: str
+    # A call back's channel and id: a phone call's outcome is watched (None in results
+    # recorded before patch `reminder-call-outcome`).
+    channel: Literal["phone", "chat"] | None = None
+    call_id: str | None = None
 
 
 class ReminderStatusUpdate(BaseModel):
@@ -418,6 +438,7 @@ class ReminderStatusUpdate(BaseModel):
     attempts: int = 0
     last_error: str | None = None
     at: datetime
+    last_outcome: str | None = None  # the last call back's `CallOutcome`
 
 
 CallInput.model_rebuild()

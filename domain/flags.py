@@ -24,9 +24,20 @@ class FlagSpec:
 
 
 FLAG_SPECS: dict[str, FlagSpec] = {
+    "adaptive_end_of_turn": FlagSpec(
+        bool, False, description="shorter silence after a complete sentence or question"
+    ),
+    "adaptive_silence_ms": FlagSpec(int, 200, 100, 2000, "that shorter silence"),
     "answer_hard_timeout_sec": FlagSpec(int, 15, 1, 120, "LLM answer abandoned after this"),
     "answer_soft_timeout_sec": FlagSpec(int, 4, 1, 60, "filler sentence spoken after this"),
     "callback_timeout_hour": FlagSpec(int, 3, 0, 168, "window to resume a dropped call"),
+    "history_rotate_events": FlagSpec(
+        int,
+        400,
+        0,
+        40_000,
+        "a call continues as new past this history length (0: when Temporal says)",
+    ),
     "phone_silence_timeout_sec": FlagSpec(int, 20, 1, 600, "caller silence before a prompt"),
     "recognition_retry_max": FlagSpec(int, 3, 1, 10, "prompts/menus retried before goodbye"),
     "recognition_stt_complete_timeout_ms": FlagSpec(int, 100, 0, 5000, "wait for final STT"),
@@ -43,9 +54,12 @@ class FeatureFlags(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    adaptive_end_of_turn: bool = False
+    adaptive_silence_ms: int = 200
     answer_hard_timeout_sec: int = 15
     answer_soft_timeout_sec: int = 4
     callback_timeout_hour: int = 3
+    history_rotate_events: int = 400
     phone_silence_timeout_sec: int = 20
     recognition_retry_max: int = 3
     recognition_stt_complete_timeout_ms: int = 100

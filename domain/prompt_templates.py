@@ -65,10 +65,9 @@ Conversation messages are prefixed with action=[one of {actions}].
 # next field) ends the system message: the static part before it (persona and tools, about 450
 # tokens) stays in llama.cpp's KV cache from turn to turn and call to call.
 SMALL_SYSTEM_TPL = """\
-You are {bot_name}, a phone assistant at {bot_company}, an insurance company. You help the \
-caller with their claim. Answer in the caller's language ({lang}), in one or two short \
-sentences, and ask one question at a time. Never make up information: only use what the \
-caller said. No lists.
+You are {bot_name}, a phone assistant at {bot_company}. Your task: {task}
+Answer in the caller's language ({lang}), in one or two short sentences, and ask one question \
+at a time. Never make up information: only use what the caller said. No lists.
 
 # Tools
 
@@ -94,13 +93,24 @@ Example:
 Today is {date}. Saved so far: {saved}.{next}"""
 
 
+# The small profile with guardrails: the bot asks and stores in pure code, the model only
+# acknowledges the caller's last words. A prompt of about 100 tokens and the last exchange:
+# a loaded CPU answers in seconds, not minutes.
+SMALL_ACK_TPL = """\
+You are {bot_name}, a phone assistant at {bot_company}. Your task: {task}
+The caller just spoke. Reply in the caller's language ({lang}) with ONE short, kind sentence \
+that acknowledges what they said. Do not ask any question, do not greet, do not promise \
+anything, never make up names or numbers."""
+
 # "system": the persona (full profile, first message); "chat": the task, rules and claim (full
-# profile, second message); "small": the small profile's one system message.
-PromptName = Literal["system", "chat", "small"]
+# profile, second message); "small": the small profile's one system message; "small_ack": the
+# same with guardrails, where the model only acknowledges.
+PromptName = Literal["system", "chat", "small", "small_ack"]
 PROMPT_TEMPLATES: dict[str, str] = {
     "system": DEFAULT_SYSTEM_TPL,
     "chat": CHAT_SYSTEM_TPL,
     "small": SMALL_SYSTEM_TPL,
+    "small_ack": SMALL_ACK_TPL,
 }
 # What each builder fills (`domain/prompts.py`); the built-in templates use a part of it.
 _FULL = frozenset(
@@ -119,11 +129,26 @@ _FULL = frozenset(
     }
 )
 _SMALL = frozenset({"bot_name", "bot_company", "lang", "tools", "date", "saved", "next", "task"})
-PROMPT_PLACEHOLDERS: dict[str, frozenset[str]] = {"system": _FULL, "chat": _FULL, "small": _SMALL}
+PROMPT_PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "system": _FULL,
+    "chat": _FULL,
+    "small": _SMALL,
+    "small_ack": _SMALL,
+}
+# The post-call prompts of a hosted model (built-ins: `domain/prompts.py`, used by
+# `activities/post_call.py`); a small model's results are built from the call's facts instead.
+PostCallPromptName = Literal["synthesis", "next", "sms"]
+_POST_CALL = frozenset(
+    {"bot_company", "bot_name", "phone_number", "date", "lang", "claim", "reminders", "transcript"}
+)
+# `format`: the JSON schema of the answer (the SMS is plain text).
+PROMPT_PLACEHOLDERS["synthesis"] = PROMPT_PLACEHOLDERS["next"] = _POST_CALL | {"format"}
+PROMPT_PLACEHOLDERS["sms"] = _POST_CALL
+AnyPromptName = Literal[PromptName, PostCallPromptName]  # flattened: one list of names
 MAX_PROMPT_CHARS = 16_000
 
 
-def check_prompts(prompts: dict[PromptName, str]) -> dict[PromptName, str]:
+def check_prompts(prompts: dict[AnyPromptName, str]) -> dict[AnyPromptName, str]:
     for name, text in prompts.items():
         where = f"prompts.{name}"
         if not text.strip() or len(text) > MAX_PROMPT_CHARS:
@@ -132,4 +157,4 @@ def check_prompts(prompts: dict[PromptName, str]) -> dict[PromptName, str]:
     return prompts
 
 
-PromptOverrides = Annotated[dict[PromptName, str], AfterValidator(check_prompts)]
+PromptOverrides = Annotated[dict[AnyPromptName, str], AfterValidator(check_prompts)]

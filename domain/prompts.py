@@ -29,6 +29,25 @@ SMALL_TOOLS = frozenset({ToolName.UPDATED_CLAIM, ToolName.TALK_TO_HUMAN, ToolNam
 PHRASES = SHIPPED
 
 
+# The turn that greets a caller who called back (the reference: an LLM turn with the "ongoing
+# conversation" rules, `end_call` not offered): said to the model whatever its profile.
+CALL_BACK_HINT = (
+    "The caller has just called back to go on with the conversation above. Welcome them back "
+    "in one short sentence that says where you were; do not greet them as a new caller."
+)
+
+
+def called_back(call: CallState) -> bool:
+    """The caller's new connection is the last message, after an earlier conversation."""
+    messages = call.messages
+    if not messages or messages[-1].persona is not Persona.HUMAN:
+        return False
+    return messages[-1].action is Action.CALL and any(
+        m.persona is Persona.HUMAN and m.action in (Action.TALK, Action.SMS) and m.content
+        for m in messages[:-1]
+    )
+
+
 def phrase(key: str, call: CallState) -> str:
     """A static phrase in the call's current language: the call's override, the shipped table,
     or English."""
@@ -97,6 +116,8 @@ def system_prompts(
     field = next_missing_field(call) if slot_hint else None
     if field is not None:
         chat += NEXT_FIELD_TPL.format(field=_describe(field))
+    if called_back(call):
+        chat += f"\n\n# Now\n{CALL_BACK_HINT}"
     return [{"role": "system", "content": default}, {"role": "system", "content": chat}]
 
 
@@ -107,20 +128,22 @@ def _describe(field: ClaimField) -> str:
 
 def small_system_prompt(call: CallState, now: datetime, *, slot_hint: bool) -> dict[str, Any]:
     """The small profile's one system message; with `slot_hint`, the next field to ask for."""
-    tools = tool_schemas(
-        call, frozenset(TOOL_NAMES - SMALL_TOOLS), customer_response=False, compact=True
-    )
+    hidden = TOOL_NAMES - SMALL_TOOLS
+    if called_back(call):
+        hidden |= {ToolName.END_CALL}  # not offered in the welcome-back turn (the reference)
+    tools = tool_schemas(call, frozenset(hidden), customer_response=False, compact=True)
     saved = "; ".join(
         f"{f.name} = {call.claim[f.name]}" for f in call.claim_schema() if call.claim.get(f.name)
     )
-    field = next_missing_field(call)
     next_line = ""
     if slot_hint:
+        # With guardrails the bot asks its own next question: the model only acknowledges.
         next_line = (
-            f" Next, ask the caller for {_describe(field)}."
-            if field is not None
-            else " Everything is saved: ask if there is anything else."
+            " Reply with ONE short sentence that acknowledges what the caller just said. Do not"
+            " ask any question: the next question is asked for you."
         )
+    if called_back(call):
+        next_line = f" {CALL_BACK_HINT}{next_line}"
     content = prompt_template(call, "small").format(
         bot_name=call.initiate.bot_name,
         bot_company=call.initiate.bot_company,
@@ -129,6 +152,21 @@ def small_system_prompt(call: CallState, now: datetime, *, slot_hint: bool) -> d
         date=format_date(now, timezone_for(call.initiate.phone_number)),
         saved=saved or "nothing yet",
         next=next_line,
+        task=call.initiate.task,
+    )
+    return {"role": "system", "content": content}
+
+
+def small_ack_prompt(call: CallState, now: datetime) -> dict[str, Any]:
+    """The system message of a model that only acknowledges (`SMALL_ACK_TPL`)."""
+    content = prompt_template(call, "small_ack").format(
+        bot_name=call.initiate.bot_name,
+        bot_company=call.initiate.bot_company,
+        lang=call.lang.short_code,
+        tools="",
+        date=format_date(now, timezone_for(call.initiate.phone_number)),
+        saved="",
+        next="",
         task=call.initiate.task,
     )
     return {"role": "system", "content": content}
@@ -230,11 +268,16 @@ def build_chat(
     documents: str | None = None,
     profile: Profile = "full",
     slot_hint: bool = False,
+    ack_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Full `messages` for a chat completion.
 
-    `slot_hint` tells the model the single claim field to ask for next (a guardrail).
+    `slot_hint` tells the model the single claim field to ask for next (a guardrail);
+    `ack_only` (the small policy with guardrails) asks it only to acknowledge the last turn.
     """
+    if ack_only:
+        past = history(call.messages, max_messages=2, max_chars=max_chars, plain=True)
+        return [small_ack_prompt(call, now), *past]
     if profile == "small":
         past = history(call.messages, max_messages=max_messages, max_chars=max_chars, plain=True)
         return [small_system_prompt(call, now, slot_hint=slot_hint), *past]
@@ -303,6 +346,16 @@ def transcript(call: CallState, tz_name: str) -> str:
     return "\n".join(lines)
 
 
+def _closed_claims(call: CallState) -> str:
+    """The claims `new_claim` set aside in this call: post-call summarises them too."""
+    if not call.closed_claims:
+        return ""
+    closed = [c.model_dump(mode="json", include={"closed_at", "claim"}) for c in call.closed_claims]
+    return "\n\n# Claims closed earlier in this call (JSON)\n" + json.dumps(
+        closed, ensure_ascii=False
+    )
+
+
 def post_call_context(call: CallState, now: datetime) -> dict[str, str]:
     tz_name = timezone_for(call.initiate.phone_number)
     return {
@@ -311,7 +364,7 @@ def post_call_context(call: CallState, now: datetime) -> dict[str, str]:
         "phone_number": call.initiate.phone_number,
         "date": format_date(now, tz_name),
         "lang": call.lang.short_code,
-        "claim": json.dumps(call.claim, ensure_ascii=False),
+        "claim": json.dumps(call.claim, ensure_ascii=False) + _closed_claims(call),
         "reminders": json.dumps(
             [r.model_dump(mode="json", include={"title", "description", "due_date_time", "owner"})
              for r in call.reminders],

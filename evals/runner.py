@@ -33,6 +33,11 @@ class EvalError(RuntimeError):
 
 async def state(api: httpx.AsyncClient, call_id: str) -> dict[str, Any]:
     response = await api.get(f"/call/{call_id}")
+    for _ in range(RESENDS):  # a loaded dev server answers 503 for a moment: ask again
+        if response.status_code != 503:
+            break
+        await asyncio.sleep(1.0)
+        response = await api.get(f"/call/{call_id}")
     if response.status_code != 200:
         raise EvalError(f"GET /call/{call_id}: {response.status_code} {response.text[:300]}")
     call: dict[str, Any] = response.json()["call"]

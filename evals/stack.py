@@ -35,6 +35,8 @@ from domain import attributes
 ROOT = Path(__file__).resolve().parent.parent
 TASK_QUEUE = "evals"
 START_TIMEOUT_S = 120.0
+# Loading a GGUF on a loaded CPU took over 120 s (load 20 on 2 cores).
+LLM_START_TIMEOUT_S = 600.0
 FLAGS_KEY = "evals:flags"
 # A local model on a shared CPU needs far more than the hosted default (15 s) for one answer;
 # `make demo` gives it 40 s. An abandoned answer is an apology, which would score the machine.
@@ -59,6 +61,9 @@ class Backend:
     threads: int = 2
     profile: Literal["small", "full"] | None = None
     guardrails: bool | None = None
+    # kind "scripted": what the scripted model answers every turn (e.g. a small model's
+    # typical faults), instead of its generic default
+    scripted_reply: str | None = None
 
     @property
     def effective_profile(self) -> str:
@@ -66,7 +71,8 @@ class Backend:
 
     def describe(self) -> str:
         where = {
-            "scripted": "scripted LLM",
+            "scripted": "scripted LLM"
+            + (f" answering {self.scripted_reply!r}" if self.scripted_reply else ""),
             "local": f"local {(self.gguf or local_llm_model()).name}",
             "url": f"{self.url} model={self.model}",
         }[self.kind]
@@ -83,6 +89,7 @@ class EvalStack:
     backend: Backend
     _restart_llm: Restart | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    redis_url: str = ""
 
     async def end_call(self, call_id: str) -> None:
         """Stop a played call and its after-call work: a local server serves one request at a
@@ -103,7 +110,7 @@ class Restart:
 
     async def start(self) -> None:
         self.process = _spawn(self.argv, self.log, cwd=ROOT)
-        await wait_ready(self.url, START_TIMEOUT_S)
+        await wait_ready(self.url, LLM_START_TIMEOUT_S)
 
     async def __call__(self) -> None:
         if self.process is not None:
@@ -195,6 +202,11 @@ async def running_stack(backend: Backend) -> AsyncIterator[EvalStack]:
             processes.append(_spawn(scripted, llm_log, cwd=ROOT))
             llm_url = f"http://127.0.0.1:{llm_port}/v1"
             await _wait_http(f"http://127.0.0.1:{llm_port}/_requests", processes)
+            if backend.scripted_reply is not None:
+                async with httpx.AsyncClient() as client:
+                    body = {"replies": [], "default": {"text": backend.scripted_reply}}
+                    response = await client.post(f"http://127.0.0.1:{llm_port}/_script", json=body)
+                    response.raise_for_status()
         elif backend.kind == "local":
             llm_port = free_port()
             argv = llm_server_command(
@@ -234,7 +246,9 @@ async def running_stack(backend: Backend) -> AsyncIterator[EvalStack]:
         api_url = f"http://127.0.0.1:{api_port}"
         await _wait_http(f"{api_url}/liveness", processes)
         temporal = await connect(TemporalSettings(address=f"127.0.0.1:{temporal_port}"))
-        yield EvalStack(work, api_url, llm_url, temporal, backend, restart, processes)
+        yield EvalStack(
+            work, api_url, llm_url, temporal, backend, restart, processes, redis_server.url
+        )
     finally:
         _stop(processes)
         if restart is not None:

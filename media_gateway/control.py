@@ -30,6 +30,7 @@ class CallView:
     phrases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     bot_name: str = ""
     bot_company: str = ""
+    machine_detection: bool = False  # listen for an answering machine (`amd.py`)
 
 
 def view_of(call: CallState) -> CallView:
@@ -40,6 +41,7 @@ def view_of(call: CallState) -> CallView:
         phrases=call.initiate.phrases,
         bot_name=call.initiate.bot_name,
         bot_company=call.initiate.bot_company,
+        machine_detection=call.wants_machine_detection(),
     )
 
 

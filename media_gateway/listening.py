@@ -6,12 +6,14 @@ detector deterministic and immune to frame bursts.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from media_gateway import end_of_turn
 from media_gateway.echo import EchoGuard
 from media_gateway.engines import Resampler, Vad
 from media_gateway.media_clock import MediaClock
@@ -26,8 +28,9 @@ class SpeechStarted:
 
 @dataclass(frozen=True)
 class SpeechPaused:
-    """The caller went quiet for the pre-roll's length: `pcm` is the utterance as `SpeechEnded`
-    will hand it over if the silence lasts (transcribing it now hides the STT in the wait)."""
+    """The caller went quiet for the pre-roll's length (`end_of_turn.EARLY_STT_MS` when the end
+    of turn adapts): `pcm` is the utterance as `SpeechEnded` will hand it over if the silence
+    lasts (transcribing it now hides the STT in the wait, and tells whether it is complete)."""
 
     pcm: bytes
 
@@ -103,6 +106,14 @@ class TurnDetector:
         self.start_frames = max(1, round(start_ms / 1000 / frame_s))
         self.silence_frames = max(1, round(silence_ms / 1000 / frame_s))
         self._pre_roll_frames = max(0, round(pre_roll_ms / 1000 / frame_s))
+        # Silence at which `SpeechPaused` comes: the pre-roll, shorter when the end adapts.
+        self._pause_frames = self._pre_roll_frames
+        self.adaptive = False  # the end of turn adapts to the early transcript
+        self._short_ms = end_of_turn.SHORT_SILENCE_MS  # the silence after a complete one
+        self._paused: bytes | None = None  # the audio of this pause's `SpeechPaused`
+        self._end_frames: int | None = None  # this pause's own silence (a complete sentence)
+        self.verdicts: list[end_of_turn.Verdict] = []  # of early transcripts (observability)
+        self.end_silences_ms: list[float] = []  # the silence that ended each utterance
         self._recent: deque[bytes] = deque(maxlen=self.start_frames + self._pre_roll_frames)
         self._utterance: list[bytes] = []
         self._voiced_run = 0
@@ -128,6 +139,34 @@ class TurnDetector:
 
     def set_silence_ms(self, silence_ms: float) -> None:
         self.silence_frames = max(1, round(silence_ms / 1000 / self.frame_s))
+
+    def set_adaptive(self, adaptive: bool, short_ms: float = end_of_turn.SHORT_SILENCE_MS) -> None:
+        """Adapt the end of turn to the early transcript (`heard`): `short_ms` of silence
+        after a complete sentence; or wait a fixed silence."""
+        self.adaptive = adaptive
+        self._short_ms = short_ms
+        pause_ms = end_of_turn.EARLY_STT_MS if adaptive else None
+        self._pause_frames = (
+            max(1, round(pause_ms / 1000 / self.frame_s))
+            if pause_ms is not None
+            else self._pre_roll_frames
+        )
+
+    def heard(self, pcm: bytes, transcript: asyncio.Future[str], lang: str) -> None:
+        """The early transcript of the `SpeechPaused` audio `pcm` is done: a complete
+        sentence ends the turn after the short silence (`set_adaptive`), on the next frame if
+        the silence is already that long. Ignored when the caller spoke again since, or when
+        the end of turn does not adapt."""
+        if not self.adaptive or pcm is not self._paused or not self.in_speech:
+            return
+        if transcript.cancelled() or transcript.exception() is not None:
+            return
+        verdict = end_of_turn.judge(transcript.result(), lang)
+        self.verdicts.append(verdict)
+        if verdict is end_of_turn.Verdict.COMPLETE:
+            configured_ms = self.silence_frames * self.frame_s * 1000
+            short_ms = end_of_turn.silence_ms(verdict, configured_ms, self._short_ms)
+            self._end_frames = max(self._pause_frames, round(short_ms / 1000 / self.frame_s))
 
     @property
     def voiced_s(self) -> float:
@@ -178,25 +217,32 @@ class TurnDetector:
         if self.on_frame is not None:
             self.on_frame(frame)
         if voiced:
+            # The caller goes on: whatever the last pause's transcript said is stale.
+            self._paused = self._end_frames = None
             self._silent_run = 0
             self._voiced_frames += 1
             self._last_voiced_at = end_at
             return None
         self._silent_run += 1
-        if self._silent_run < self.silence_frames:
-            if self._silent_run == self._pre_roll_frames:
+        end_frames = self.silence_frames if self._end_frames is None else self._end_frames
+        if self._silent_run < end_frames:
+            if self._silent_run == self._pause_frames:
                 # The utterance with as much trailing silence as it ends with.
-                return SpeechPaused(b"".join(self._utterance))
+                self._paused = b"".join(self._utterance)
+                return SpeechPaused(self._paused)
             return None
-        # Keep ~200 ms of the trailing silence: enough for STT, less to transcribe.
-        keep = len(self._utterance) - self._silent_run + self._pre_roll_frames
+        # Keep the pause's trailing silence (~100-200 ms: enough for STT, less to transcribe):
+        # the audio is then the paused one, whose transcript is already under way.
+        keep = len(self._utterance) - self._silent_run + self._pause_frames
         pcm = b"".join(self._utterance[: max(keep, 1)])
         ended = SpeechEnded(
             pcm, self._last_voiced_at - self._onset_at, self._last_voiced_at, self.voice_s
         )
+        self.end_silences_ms.append(self._silent_run * self.frame_s * 1000)
         self.in_speech = False
         self._utterance = []
         self._voiced_run = 0
+        self._paused = self._end_frames = None
         return ended
 
 

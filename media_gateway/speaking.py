@@ -73,6 +73,9 @@ class Spoken:
         return " ".join(self.text.split()[self._heard_words() :])
 
 
+Frame = tuple[Spoken, bytes]  # one 20 ms frame of a sentence, queued on the pacer
+
+
 @dataclass
 class Interruption:
     """What a stop left: the turn, what was heard, and what was not said yet."""
@@ -102,7 +105,7 @@ class Speaker:
         *,
         call_rate: int,
         send: Send,
-        pacer: Pacer,
+        pacer: Pacer[Frame],
         after: str,
         marks: PlayedMarks | None = None,
         voices: Mapping[str, str] | None = None,
@@ -115,8 +118,8 @@ class Speaker:
         self._tts = tts
         self._call_rate = call_rate
         self._frame_bytes = round(call_rate * pacer.frame_s) * 2
-        self._send = send
         self.pacer = pacer
+        pacer.attach(send, self._sent)  # frames go out on the process's pacing clock
         self.position = after
         self.marks = marks
         self._keys: set[tuple[int, int, int, str]] = set()  # sentence keys read this session
@@ -127,7 +130,6 @@ class Speaker:
         self._telemetry = telemetry or default_telemetry().for_call(call_id)
         self._pending: deque[Spoken] = deque()
         self._wake = asyncio.Event()
-        self._frames: asyncio.Queue[tuple[Spoken, bytes]] = asyncio.Queue()
         self._in_flight: list[Spoken] = []  # synthesis started, not all sent
         self._history: list[Spoken] = []  # sentences of `turn_id` that played (in part)
         self._dropped_turn = -1
@@ -141,6 +143,7 @@ class Speaker:
         self._start_workers()
 
     async def close(self) -> None:
+        self.pacer.close()
         tasks = [t for t in [self._reader, *self._workers] if t is not None]
         for task in tasks:
             task.cancel()
@@ -158,16 +161,15 @@ class Speaker:
 
     async def stop(self) -> Interruption:
         """Stop at once: drop queued audio and synthesis; keep what was not said for `resume`."""
+        # First, before any await: the pacing clock must not send another frame.
+        dropped = self.pacer.reset()
         workers, self._workers = self._workers, []
         for task in workers:
             task.cancel()
         if workers:
             # Bounded: a worker stuck in an engine call must not hold the barge-in back.
             await asyncio.wait(workers, timeout=STOP_WAIT_SEC)
-        self._telemetry.frames_dropped(self._frames.qsize())
-        while not self._frames.empty():
-            self._frames.get_nowait()
-        self.pacer.reset()
+        self._telemetry.frames_dropped(dropped + self.pacer.reset())
         turn_id = self.turn_id
         rest = []
         for s in [*self._in_flight, *self._pending]:
@@ -239,10 +241,7 @@ class Speaker:
 
     def _start_workers(self) -> None:
         if not self._workers:
-            self._workers = [
-                asyncio.create_task(self._synthesise()),
-                asyncio.create_task(self._play()),
-            ]
+            self._workers = [asyncio.create_task(self._synthesise())]
 
     async def _read(self) -> None:
         while True:
@@ -301,8 +300,9 @@ class Speaker:
                 buffer += bytes(self._frame_bytes - len(buffer) % self._frame_bytes)
             self._queue_frames(sentence, buffer)
             sentence.synthesised = True
-            if sentence.frames == 0:
-                self._in_flight.remove(sentence)
+            if sentence.sent >= sentence.frames:  # no audio, or all of it sent already
+                with contextlib.suppress(ValueError):
+                    self._in_flight.remove(sentence)
                 self._settle(sentence)
 
     def _speak(self, sentence: Spoken, voice: str | None) -> AsyncIterator[bytes]:
@@ -321,31 +321,30 @@ class Speaker:
         size = self._frame_bytes
         whole = len(buffer) - len(buffer) % size
         for i in range(0, whole, size):
-            sentence.frames += 1
-            self._frames.put_nowait((sentence, buffer[i : i + size]))
+            sentence.frames += 1  # first: the pacer may send it at once
+            frame = buffer[i : i + size]
+            self.pacer.push(audio_message(frame), (sentence, frame))
         return buffer[whole:]
 
-    async def _play(self) -> None:
-        while True:
-            sentence, frame = await self._frames.get()
-            play_at = await self.pacer.slot()
-            if sentence.local:
-                pass  # not part of any answer: neither its turn nor what was heard of it
-            elif sentence.turn_id != self.turn_id:
-                self.turn_id = sentence.turn_id
-                self._history = [sentence]
-            elif sentence.sent == 0:
-                self._history.append(sentence)
-            await self._send(audio_message(frame))
-            if sentence.sent == 0:  # the turn's first frame ends its span; cheap when not
-                self._telemetry.frame_sent(sentence.turn_id)
-            sentence.sent += 1
-            self.frames_sent += 1
-            if self._on_played is not None:
-                self._on_played(play_at, frame)
-            if sentence.synthesised and sentence.sent >= sentence.frames:
-                with contextlib.suppress(ValueError):
-                    self._in_flight.remove(sentence)
-                # Its last frame is out (played within the pacer's 60 ms lead): a replacement
-                # gateway starts after it.
-                self._settle(sentence)
+    def _sent(self, item: Frame, play_at: float) -> None:
+        """The pacer sent this frame (it plays at `play_at`)."""
+        sentence, frame = item
+        if sentence.local:
+            pass  # not part of any answer: neither its turn nor what was heard of it
+        elif sentence.turn_id != self.turn_id:
+            self.turn_id = sentence.turn_id
+            self._history = [sentence]
+        elif sentence.sent == 0:
+            self._history.append(sentence)
+        if sentence.sent == 0:  # the turn's first frame ends its span; cheap when not
+            self._telemetry.frame_sent(sentence.turn_id)
+        sentence.sent += 1
+        self.frames_sent += 1
+        if self._on_played is not None:
+            self._on_played(play_at, frame)
+        if sentence.synthesised and sentence.sent >= sentence.frames:
+            with contextlib.suppress(ValueError):
+                self._in_flight.remove(sentence)
+            # Its last frame is out (played within the pacer's 60 ms lead): a replacement
+            # gateway starts after it.
+            self._settle(sentence)

@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
@@ -161,6 +162,12 @@ class CallTelemetry:
         turn = self._turns[turn_id] = _Turn(turn_id, span, ended_at, now)
         if stt is not None:
             self._child("stt", turn, *stt)
+
+    def sending(self, turn_id: int) -> AbstractContextManager[object]:
+        """While the turn goes to the workflow, its span is the current one: the update (and
+        all the workflow does for it) joins the turn's trace through Temporal's headers."""
+        turn = self._turns.get(turn_id)
+        return nullcontext() if turn is None else trace.use_span(turn.span, end_on_exit=False)
 
     # --- speaking ----------------------------------------------------------------------
 

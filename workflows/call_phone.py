@@ -16,6 +16,16 @@ connection's state, backing off, and an answer stands in for the lost `CallConne
 The same for the other waits on a callback: a goodbye or transfer notice whose `PlayCompleted`
 is overdue goes on as if it came, and a hang-up whose `CallDisconnected` does not come is
 checked with ACS and the call ended.
+
+Every call ends with an outcome (`domain/outcome.py`), settled when the state is saved ended:
+`CreateCallFailed`'s result code (busy, rejected, no answer, failed), who hung up (the bot after
+a conversation: completed; the callee: caller_hung_up; either before anyone spoke: abandoned),
+a transfer, or the answering-machine detector (voicemail).
+
+Answering-machine detection (ACS has none): an outbound call with a `machine_action` does not
+greet on `CallConnected`; the media gateway listens to the answer (`media_gateway/amd.py`) and
+signals `machine_detected`. A human (or no decision within `AMD_WAIT`) is greeted; a machine is
+hung up on, or gets the voicemail message once its greeting ended (the beep).
 """
 
 from __future__ import annotations
@@ -24,13 +34,27 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.campaign_hours import CallingHoursActivities, CallingSlotInput
     from activities.telephony import TelephonyActivities
-    from domain.call import Action, CallStatus, Handoff, Message, Persona
+    from domain import attributes
+    from domain.call import (
+        Action,
+        CallStatus,
+        Handoff,
+        MachineDetection,
+        MachineDetectionView,
+        Message,
+        Persona,
+        outcome_of_failure,
+        result_code,
+        voicemail_message,
+    )
     from domain.contracts import (
         AcsEvent,
         ConnectInput,
@@ -46,9 +70,11 @@ with workflow.unsafe.imports_passed_through():
         RecordingInput,
         TransferInput,
     )
+    from domain.outcome import CallOutcome
+    from domain.phone import timezone_for
     from domain.prompts import language_menu_entries, phrase
     from workflows import patches
-    from workflows.call_base import CallBase
+    from workflows.call_transfer import ANSWER, PARTICIPANTS_UPDATED, WARM_OVERDUE, WarmTransfer
 
 GOODBYE = "goodbye"
 IVR = "ivr_lang_select"
@@ -56,7 +82,6 @@ TRANSFER = "transfer_notice"
 TRANSFER_FAILED = "transfer_failed"
 MEDIA_LOST = "media_lost"
 MAX_MEDIA_RESTARTS = 5  # before patch `media-restart-backoff`: per call, all at once
-MEDIA_RESTART_PATCH = "media-restart-backoff"
 # After it: the first restart at once (a healthy gateway takes over in ~0.05 s), then backing
 # off; ~15 s of silence in all before the caller is told and the call ends.
 MEDIA_RESTART_DELAYS = tuple(timedelta(seconds=s) for s in (0, 0.5, 1, 2, 4, 8))
@@ -80,9 +105,16 @@ PLAY_OVERDUE = timedelta(seconds=20)
 PLAY_CHARS_PER_S = 10
 FOLLOWED_PLAYS = (GOODBYE, TRANSFER)  # plays whose end the call waits for
 TONES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# Answering-machine detection: the gateway decides within a few seconds of the answer; with no
+# decision by AMD_WAIT the callee is greeted as a human (a silent line is rather a person).
+# A machine's greeting that gives no beep is taken as ended after BEEP_WAIT.
+MACHINE_DETECTION = "MachineDetection"  # type of the internal event the signal queues
+AMD_WAIT = timedelta(seconds=8)
+BEEP_WAIT = timedelta(seconds=15)
+AmdState = Literal["off", "pending", "awaiting_beep", "done"]
 
 
-class PhoneCall(CallBase):
+class PhoneCall(WarmTransfer):
     """Phone-call behaviour of `CallWorkflow`."""
 
     _media_restarts: int = 0
@@ -93,8 +125,39 @@ class PhoneCall(CallBase):
     _plays_done: tuple[str, ...] = ()  # contexts of the PlayCompleted/PlayFailed handled
     _stood_in: frozenset[str] = frozenset()  # contexts whose overdue end was stood in for
     _events: list[AcsEvent]
+    _ended_by_bot: bool
+    _amd_state: AmdState = "off"
+    _outcome_shown: str | None = None  # the CallOutcome search attribute as last upserted
+    _media_gave_up: bool = False
+    _never_connected: bool = False  # the line ended before CallConnected
+    _end_event: AcsEvent | None = None  # the CallDisconnected that ended the line
 
     # --- connecting -------------------------------------------------------------------------
+
+    async def _until_calling_hours(self) -> None:
+        """An outbound call with its own `calling_hours` placed outside them waits (a durable
+        timer) for their next opening in the callee's zone, from their number; a call ended
+        meanwhile stops waiting (and is not dialled)."""
+        initiate = self.call.initiate
+        if initiate.calling_hours is None or not workflow.patched(patches.CALL_HOURS):
+            return
+        tz = timezone_for(initiate.phone_number)
+        slot = await self._activity(
+            CallingHoursActivities.calling_slot,
+            CallingSlotInput(tz=tz, at=workflow.now(), window=initiate.calling_hours),
+        )
+        wait = slot.opens_at - workflow.now()
+        if wait <= timedelta(0):
+            return
+        workflow.set_current_details(
+            f"**waiting for calling hours** · dials at {slot.opens_at.isoformat()} ({tz})"
+        )
+        try:
+            await workflow.wait_condition(
+                lambda: self.call.status is CallStatus.ENDED, timeout=wait
+            )
+        except TimeoutError:
+            pass
 
     async def _connect(self, incoming: IncomingCall | None) -> None:
         """Ring the customer, or answer their call; media starts at once with one language."""
@@ -252,6 +315,9 @@ class PhoneCall(CallBase):
         )
         self._hanging_up = False
         self._media_restarts = 0
+        # The conversation goes on: how it ends is settled again.
+        call.outcome = call.outcome_code = call.outcome_detail = None
+        self._never_connected, self._end_event, self._media_gave_up = False, None, False
         del incoming
 
     # --- events -----------------------------------------------------------------------------
@@ -282,6 +348,7 @@ class PhoneCall(CallBase):
                 return
         self._connected_on = connection
         call.status = CallStatus.IN_PROGRESS
+        self._connected_webhook()  # the usage's connected time, and `call.connected`
         call.server_call_id = event.server_call_id or call.server_call_id
         call.connection_id = event.connection_id or call.connection_id
         if self._flags.recording_enabled and call.server_call_id:
@@ -289,10 +356,110 @@ class PhoneCall(CallBase):
                 TelephonyActivities.start_recording,
                 RecordingInput(call_id=call.call_id, server_call_id=call.server_call_id),
             )
+            call.usage.recording_started(workflow.now())
         if len(call.initiate.lang.availables) > 1:
             await self._language_menu()
+        elif self._amd_wanted() and workflow.patched(patches.ANSWERING_MACHINE):
+            # The gateway is listening to who answered: the greeting waits for its decision.
+            self._amd_state = "pending"
+            asyncio.create_task(self._detection_overdue())  # noqa: RUF006
         else:
             await self._greet()
+        await self._save()
+
+    # --- answering-machine detection -------------------------------------------------------
+
+    def _amd_wanted(self) -> bool:
+        return self.call.wants_machine_detection()
+
+    @workflow.query(name="machine_detection")
+    def machine_detection(self) -> MachineDetectionView:
+        """Whether a machine is listened for (the gateway reads the same from the state at
+        connect, `CallView.machine_detection`, possibly before `CallConnected` is handled)."""
+        call = self.call
+        return MachineDetectionView(
+            wanted=self._amd_wanted(),
+            answered_by=call.answered_by,
+            machine_action=call.initiate.machine_action,
+        )
+
+    @workflow.signal
+    def machine_detected(self, detection: MachineDetection) -> None:
+        """The gateway's decision (human, machine, unknown), then a machine's beep."""
+        self._events.append(
+            AcsEvent(
+                id=f"machine-detection-{detection.kind}",
+                type=MACHINE_DETECTION,
+                data=detection.model_dump(),
+            )
+        )
+
+    async def _detection_overdue(self) -> None:
+        """No decision within AMD_WAIT (no gateway detecting, say): greet as for a human."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self._amd_state != "pending", timeout=AMD_WAIT)
+        if self._amd_state == "pending":
+            after_ms = int(AMD_WAIT.total_seconds() * 1000)
+            self.machine_detected(
+                MachineDetection(kind="unknown", after_ms=after_ms, reason="no decision in time")
+            )
+
+    async def _beep_overdue(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._amd_state != "awaiting_beep", timeout=BEEP_WAIT
+            )
+        if self._amd_state == "awaiting_beep":
+            after_ms = int(BEEP_WAIT.total_seconds() * 1000)
+            self.machine_detected(
+                MachineDetection(kind="beep", after_ms=after_ms, reason="no beep heard")
+            )
+
+    async def _on_machine_detection(self, event: AcsEvent) -> None:
+        call = self.call
+        detection = MachineDetection.model_validate(event.data)
+        if call.status is not CallStatus.IN_PROGRESS or self._hanging_up:
+            return
+        if detection.kind == "beep":
+            if self._amd_state == "awaiting_beep":
+                self._amd_state = "done"
+                await self._leave_message()
+            return
+        if self._amd_state != "pending":
+            return  # decided already (a late decision after the stand-in, or a second one)
+        call.machine_detected_after_ms = detection.after_ms
+        if detection.kind != "machine":
+            self._amd_state = "done"
+            call.answered_by = detection.kind
+            await self._greet()
+            await self._save()
+            return
+        call.answered_by = "machine"
+        call.end_with(CallOutcome.VOICEMAIL, detail=detection.reason or "answering machine")
+        self._ended_by_bot = True
+        if call.initiate.machine_action == "hang_up":
+            self._amd_state = "done"
+            self._hanging_up = True
+            await self._hang_up_now()
+        else:
+            self._amd_state = "awaiting_beep"
+            asyncio.create_task(self._beep_overdue())  # noqa: RUF006
+        await self._save()
+
+    async def _leave_message(self) -> None:
+        """The voicemail message, played by ACS; its PlayCompleted hangs up (as a goodbye)."""
+        call = self.call
+        text = voicemail_message(call.initiate)
+        call.messages.append(
+            Message(
+                created_at=workflow.now(),
+                persona=Persona.ASSISTANT,
+                content=text,
+                lang_short_code=call.lang.short_code,
+            )
+        )
+        self._hanging_up = True
+        await self._play(text, GOODBYE)
         await self._save()
 
     async def _language_menu(self) -> None:
@@ -332,6 +499,9 @@ class PhoneCall(CallBase):
         )
 
     async def _on_recognized(self, event: AcsEvent) -> None:
+        if event.operation_context == ANSWER:
+            await self._on_agent_answer(event)  # the agent's key (warm transfer)
+            return
         if event.operation_context != IVR:
             return
         choice = event.data.get("choiceResult")
@@ -347,6 +517,9 @@ class PhoneCall(CallBase):
         await self._save()
 
     async def _on_recognize_failed(self, event: AcsEvent) -> None:
+        if event.operation_context == ANSWER:
+            await self._on_agent_answer(event)
+            return
         if event.operation_context != IVR:
             return
         self.call.recognition_retry += 1
@@ -405,11 +578,11 @@ class PhoneCall(CallBase):
 
     async def _on_media_started(self, event: AcsEvent) -> None:
         del event
-        if workflow.patched(MEDIA_RESTART_PATCH):
+        if workflow.patched(patches.MEDIA_RESTART_BACKOFF):
             self._media_started_at = workflow.now()
 
     async def _on_media_stopped(self, event: AcsEvent) -> None:
-        if workflow.patched(MEDIA_RESTART_PATCH):
+        if workflow.patched(patches.MEDIA_RESTART_BACKOFF):
             await self._restore_media(event)
             return
         call = self.call
@@ -469,6 +642,7 @@ class PhoneCall(CallBase):
             )
         )
         self._hanging_up = True
+        self._media_gave_up = True
         try:
             await self._play(text, GOODBYE)  # its PlayCompleted / PlayFailed hangs up
         except ActivityError as exc:
@@ -487,11 +661,22 @@ class PhoneCall(CallBase):
                 Message(created_at=workflow.now(), persona=Persona.HUMAN, action=Action.HANGUP)
             )
 
+    async def _on_create_failed(self, event: AcsEvent) -> None:
+        """The callee never answered: busy, declined, no answer, or the call failed."""
+        if workflow.patched(patches.CALL_OUTCOME):
+            self.call.end_with(
+                outcome_of_failure(event.result_code, event.result_sub_code),
+                code=result_code(event.result_code, event.result_sub_code),
+                detail=event.result_message,
+            )
+
     async def _on_disconnected(self, event: AcsEvent) -> None:
-        del event
         call = self.call
         if call.status is CallStatus.ENDED:
             return
+        call.usage.line_disconnected(workflow.now())
+        self._never_connected = call.status is CallStatus.STARTING
+        self._end_event = event
         call.status = CallStatus.ENDED
         call.messages.append(
             Message(created_at=workflow.now(), persona=Persona.HUMAN, action=Action.HANGUP)
@@ -524,10 +709,20 @@ class PhoneCall(CallBase):
             requested_at=workflow.now(), target=call.initiate.agent_phone_number, status="requested"
         )
         call.status = CallStatus.TRANSFERRING
-        await self._play(phrase("end_call_to_connect_agent", call), TRANSFER)
+        # Warm: the caller is asked to hold while the agent is briefed.
+        notice = "connect_agent" if self._warm_wanted() else "end_call_to_connect_agent"
+        await self._play(phrase(notice, call), TRANSFER)
+
+    def _warm_wanted(self) -> bool:
+        return self.call.initiate.transfer_mode == "warm" and workflow.patched(
+            patches.WARM_TRANSFER
+        )
 
     async def _transfer_now(self) -> None:
         call = self.call
+        if self._warm_wanted():
+            await self._warm_transfer()
+            return
         result = await self._activity(
             TelephonyActivities.transfer_call,
             TransferInput(
@@ -566,6 +761,58 @@ class PhoneCall(CallBase):
         )
         self._follow_play(context, text)
 
+    # --- the outcome ---------------------------------------------------------------------------
+
+    async def _save(self) -> None:
+        if self.call.status is CallStatus.ENDED and self.call.outcome is None:
+            if workflow.patched(patches.CALL_OUTCOME):
+                self._settle_outcome()
+        await super()._save()
+
+    def _settle_outcome(self) -> None:
+        """How the ended call ended, when no event said it already (busy, voicemail, ...)."""
+        call = self.call
+        spoke = call.had_interaction()
+        if call.channel == "chat":
+            if self._ended_by_bot:
+                call.end_with(CallOutcome.COMPLETED)
+            else:  # closed after the idle window: the customer left, or never wrote
+                outcome = CallOutcome.CALLER_HUNG_UP if spoke else CallOutcome.ABANDONED
+                call.end_with(outcome, detail="no message in the idle window")
+            return
+        end = self._end_event
+        if call.handoff is not None and call.handoff.status == "transferring":
+            call.end_with(CallOutcome.TRANSFERRED)
+        elif call.handoff is not None and call.handoff.status == "failed":
+            call.end_with(CallOutcome.TRANSFER_FAILED, detail=call.handoff.detail)
+        elif self._media_gave_up:
+            call.end_with(CallOutcome.FAILED, detail="the media stream could not be restored")
+        elif self._never_connected:
+            code = end.result_code if end is not None else None
+            sub_code = end.result_sub_code if end is not None else None
+            failed = code is not None and code >= 300
+            call.end_with(
+                outcome_of_failure(code, sub_code) if failed else CallOutcome.NO_ANSWER,
+                code=result_code(code, sub_code) if failed else None,
+                detail=end.result_message if end is not None else None,
+            )
+        elif self._ended_by_bot or self._hanging_up:
+            call.end_with(CallOutcome.COMPLETED if spoke else CallOutcome.ABANDONED)
+        else:  # the callee hung up; before saying anything: abandoned
+            call.end_with(CallOutcome.CALLER_HUNG_UP if spoke else CallOutcome.ABANDONED)
+
+    def _show_progress(self) -> None:
+        super()._show_progress()
+        outcome = self.call.outcome
+        if (
+            outcome is not None
+            and self.call.status is CallStatus.ENDED
+            and outcome.value != self._outcome_shown
+            and workflow.patched(patches.CALL_OUTCOME)
+        ):
+            workflow.upsert_search_attributes([attributes.OUTCOME.value_set(outcome.value)])
+            self._outcome_shown = outcome.value
+
     def _media_input(self) -> MediaInput:
         call = self.call
         return MediaInput(call_id=call.call_id, connection_id=call.connection_id or "")
@@ -581,10 +828,18 @@ _HANDLERS: dict[str, _Handler] = {
     "PlayFailed": PhoneCall._on_play_done,
     "CallTransferAccepted": PhoneCall._on_transfer_accepted,
     "CallTransferFailed": PhoneCall._on_transfer_failed,
+    "AddParticipantSucceeded": PhoneCall._on_agent_added,
+    "AddParticipantFailed": PhoneCall._on_agent_not_added,
+    WARM_OVERDUE: PhoneCall._on_warm_overdue,
+    PARTICIPANTS_UPDATED: PhoneCall._on_participants_updated,
     "MediaStreamingStarted": PhoneCall._on_media_started,
     "MediaStreamingStopped": PhoneCall._on_media_stopped,
     "MediaStreamingFailed": PhoneCall._on_media_stopped,
     "CallDisconnected": PhoneCall._on_disconnected,
+    "CreateCallFailed": PhoneCall._on_create_failed,
+    MACHINE_DETECTION: PhoneCall._on_machine_detection,
 }
 
-HANDLED_EVENTS = frozenset(_HANDLERS)
+# The ACS events the API signals (the detector's decision comes by its own signal).
+# ParticipantsUpdated only when the caller left (`caller_left`): the API checks that itself.
+HANDLED_EVENTS = frozenset(_HANDLERS) - {MACHINE_DETECTION, WARM_OVERDUE, PARTICIPANTS_UPDATED}

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
+from temporalio.client import WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -50,6 +51,7 @@ from providers.sms.inbound import SMS_RECEIVED_EVENT, from_event_grid
 from providers.telephony.acs_events import InvalidEvent, parse_callback, parse_event_grid
 from workflows.call import CallWorkflow, details_for, summary_for
 from workflows.call_phone import HANDLED_EVENTS
+from workflows.call_transfer import caller_left
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["telephony"])
@@ -105,7 +107,7 @@ async def acs_callback(
         CallWorkflow.run, attributes.workflow_id_for(call_id)
     )
     for event in events:
-        if event.type not in HANDLED_EVENTS:
+        if event.type not in HANDLED_EVENTS and not caller_left(call, event):
             log.info("call %s: ACS event %s acknowledged, nothing to do", call_id, event.type)
             continue
         try:
@@ -221,10 +223,29 @@ async def _decide(services: Services, caller: str, incoming: IncomingCall) -> st
     since = datetime.now(UTC) - timedelta(hours=flags.callback_timeout_hour)
     recent = await services.store.latest_for_phone(caller, since=since)
     if recent is not None and recent.channel == "phone" and not recent.in_progress:
-        return f"resume {recent.call_id}"
+        # The store lags the workflow (it saves at turn ends): a call connected a moment ago
+        # can still be stored as starting. Resuming it would hand its live line to this one.
+        if not await _live(services, recent.call_id):
+            return f"resume {recent.call_id}"
     # No recent call, or one still live on another line: a new call (never two lines sharing
     # one conversation, the reference's #397).
     return f"new {new}"
+
+
+async def _live(services: Services, call_id: str) -> bool:
+    """The call's running workflow says it is in progress (False when it cannot be asked:
+    the stored state decides then)."""
+    handle = services.temporal.get_workflow_handle_for(
+        CallWorkflow.run, attributes.workflow_id_for(call_id)
+    )
+    try:
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return False
+        state = await handle.query(CallWorkflow.get_state)
+    except (RPCError, WorkflowQueryFailedError):
+        return False
+    return state.in_progress
 
 
 async def _started(services: Services, call_id: str) -> bool:

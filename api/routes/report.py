@@ -236,10 +236,14 @@ def _timeline(call: CallState, zone: ZoneInfo, customer: str) -> list[TimelineEn
     return entries
 
 
-def _claim_rows(call: CallState, zone: ZoneInfo) -> list[dict[str, Any]]:
+def _claim_rows(
+    call: CallState, zone: ZoneInfo, claim: dict[str, str | None] | None = None
+) -> list[dict[str, Any]]:
+    """One row per field of the call's schema: of its current claim, or of `claim`."""
+    values = call.claim if claim is None else claim
     rows: list[dict[str, Any]] = []
     for field in call.claim_schema():
-        raw = call.claim.get(field.name)
+        raw = values.get(field.name)
         value = raw
         if raw and field.type is ClaimFieldType.DATETIME:
             try:
@@ -248,6 +252,27 @@ def _claim_rows(call: CallState, zone: ZoneInfo) -> list[dict[str, Any]]:
                 value = raw  # shown as stored rather than hidden
         rows.append({"field": field, "value": value, "raw": raw})
     return rows
+
+
+def _closed_claims(call: CallState, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """The claims `new_claim` set aside during the call, oldest first, each with its own
+    values (only the given ones) and reminders."""
+    closed = []
+    for number, item in enumerate(sorted(call.closed_claims, key=lambda c: c.closed_at), 1):
+        rows = [row for row in _claim_rows(call, zone, item.claim) if row["raw"]]
+        closed.append(
+            {
+                "number": number,
+                "closed_at": local(item.closed_at, zone),
+                "rows": rows,
+                "missing": len(call.claim_schema()) - len(rows),
+                "reminders": [
+                    {"reminder": r, "label": reminder_label(r), "due": local(r.due_date_time, zone)}
+                    for r in sorted(item.reminders, key=lambda r: local(r.due_date_time, zone))
+                ],
+            }
+        )
+    return closed
 
 
 def _call_me_number(call: CallState, services: ServicesDep) -> str:
@@ -371,6 +396,7 @@ async def detail_page(call_id: str, services: ServicesDep) -> HTMLResponse:
         status_label=_STATUS_LABELS.get(call.status, str(call.status)),
         satisfaction=_SATISFACTION.get(call.synthesis.satisfaction) if call.synthesis else None,
         claim_rows=_claim_rows(call, zone),
+        closed_claims=_closed_claims(call, zone),
         reminders=[
             {"reminder": r, "label": reminder_label(r), "due": local(r.due_date_time, zone)}
             for r in reminders

@@ -5,11 +5,12 @@ store what the caller has just answered and parrots. These pure functions check 
 against what the caller said (`grounding`), pick obvious answers out of the caller's turn
 (`extraction`), decide which field the bot asks for next and how (`slots`), recognise clear
 requests (`intents`) and repeated sentences (`repetition`). Every language's word lists are in
-`words`.
+`lang` (one table per language), read by the rules through `words`.
 """
 
 from domain.guardrails.extraction import (
     extract_answer,
+    extract_facts,
     find_dates,
     find_emails,
     find_times,
@@ -22,7 +23,13 @@ from domain.guardrails.grounding import (
     Evidence,
     apply_grounded_updates,
 )
-from domain.guardrails.intents import hang_up_refusal, requested_tool, transfer_refusal
+from domain.guardrails.intents import (
+    Intent,
+    caller_intent,
+    hang_up_refusal,
+    requested_tool,
+    transfer_refusal,
+)
 from domain.guardrails.repetition import echoes_caller, refuses, repeats_bot
 from domain.guardrails.slots import (
     ANYTHING_ELSE,
@@ -46,6 +53,9 @@ __all__ = [
     "asks_for",
     "echoes_caller",
     "extract_answer",
+    "extract_facts",
+    "Intent",
+    "caller_intent",
     "find_dates",
     "find_emails",
     "find_times",

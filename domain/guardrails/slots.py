@@ -8,6 +8,7 @@ import re
 from domain.call import CallState
 from domain.claim import ClaimField, ClaimFieldType
 from domain.guardrails.text import fold, is_name_field
+from domain.guardrails.words import pattern
 
 # Asked in this order when present; the other fields follow in their schema order.
 ASK_FIRST = (
@@ -20,14 +21,11 @@ ASK_FIRST = (
 
 
 _ASKS_BY_TYPE = {
-    ClaimFieldType.EMAIL: re.compile(r"\b(e-?mail|mail|courriel)\b"),
-    ClaimFieldType.PHONE_NUMBER: re.compile(
-        r"\b(phone|telephone|mobile|reach you|call you back|numero de telephone)\b"
-    ),
-    ClaimFieldType.DATETIME: re.compile(
-        r"\b(when|what time|which day|what day|date|quand|quelle heure|quel jour)\b"
-    ),
+    ClaimFieldType.EMAIL: pattern("asks_email"),
+    ClaimFieldType.PHONE_NUMBER: pattern("asks_phone"),
+    ClaimFieldType.DATETIME: pattern("asks_when"),
 }
+_ASKS_NAME = pattern("asks_name")
 GENERIC_NAME_WORDS = frozenset({"policyholder", "incident", "number", "id", "customer"})
 # How the bot asks for the default free-text fields; other fields by the words of their name.
 _ASKS_TEXT = {
@@ -63,7 +61,7 @@ def asks_for(field: ClaimField, bot_text: str) -> bool:
     if by_type is not None:
         return bool(by_type.search(text))
     if is_name_field(field):
-        return bool(re.search(r"\b(name|nom)\b", text))
+        return bool(_ASKS_NAME.search(text))
     if field.name in _ASKS_TEXT:
         return bool(_ASKS_TEXT[field.name].search(text))
     words = [w for w in field.name.split("_") if w not in GENERIC_NAME_WORDS]

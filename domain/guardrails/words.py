@@ -1,75 +1,56 @@
 """Every language's word lists, in one place: the guardrails and the gateway's turn taking
 read them from here (a language added here is read by every rule built on it).
 
-Words are written folded where a rule compares folded text (`text.fold`: lower case, no
-accents) and as spoken where the rule compares lower-cased transcripts (the gateway).
+Each language's words are its module of `domain.guardrails.lang` (one table per language, the
+same keys as English); this module gathers them by key for the rules. Words are written folded
+where a rule compares folded text (`text.fold`: lower case, no accents) and as spoken where the
+rule compares lower-cased transcripts (the gateway).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
+from domain.guardrails.lang import LANGUAGES
+
+
+def table(key: str) -> dict[str, tuple[str, ...]]:
+    """One word list in every language: language -> its words for `key`."""
+    return {lang: words[key] for lang, words in LANGUAGES.items()}
+
+
+def alternation(key: str) -> str:
+    """The regular-expression fragments of `key` in every language, as one alternation (a
+    group: wrap it in `\\b(?:...)\\b`); a pattern that never matches when no language has any."""
+    fragments = [f for words in LANGUAGES.values() for f in words[key]]
+    return "|".join(fragments) if fragments else r"(?!x)x"
+
+
+def pattern(key: str, flags: int = 0) -> re.Pattern[str]:
+    """`key`'s words in every language as whole words."""
+    return re.compile(rf"\b(?:{alternation(key)})\b", flags)
+
+
 # The numbers zero to twelve, the n-th word meaning n.
-NUMBERS: Mapping[str, tuple[str, ...]] = {
-    "en": tuple("zero one two three four five six seven eight nine ten eleven twelve".split()),
-    "fr": tuple("zéro un deux trois quatre cinq six sept huit neuf dix onze douze".split()),
-}
+NUMBERS: Mapping[str, tuple[str, ...]] = table("numbers")
+# Ordinal words as said in dates ("December fifth"), the n-th word meaning n + 1.
+ORDINALS: Mapping[str, tuple[str, ...]] = table("ordinals")
 # Said while dictating a number, an address or an email, besides `NUMBERS`: more is coming.
-DICTATION: Mapping[str, tuple[str, ...]] = {
-    "en": (
-        "oh", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-        "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
-        "ninety", "hundred", "double", "triple", "dash", "dot", "at", "plus",
-    ),
-    "fr": (
-        "treize", "quatorze", "quinze", "seize", "vingt", "trente", "quarante", "cinquante",
-        "soixante", "cent", "tiret", "point", "arobase",
-    ),
-}  # fmt: skip
+DICTATION: Mapping[str, tuple[str, ...]] = table("dictation")
 # A number announced but not given yet ("my number is", "c'est le"), at the end of a turn.
-LEAD_INS: Mapping[str, tuple[str, ...]] = {
-    "en": ("number is", "number's", "phone is", "is", "it's"),
-    "fr": ("c'est le", "c'est", "numéro", "numéro est", "est le"),
-}
+LEAD_INS: Mapping[str, tuple[str, ...]] = table("lead_ins")
 # Listener noises, not a turn.
-BACKCHANNELS: Mapping[str, tuple[str, ...]] = {
-    "en": (
-        "mhm", "mm", "mmh", "mm-hmm", "hmm", "uh-huh", "uh huh", "ok", "okay", "yeah", "yep",
-        "yes", "right", "sure", "i see", "alright", "all right", "uh", "um",
-    ),
-    "fr": (
-        "oui", "ouais", "d'accord", "daccord", "ok d'accord", "voilà", "hum", "euh", "ah",
-        "ah oui", "oui oui", "je vois", "bien sûr", "entendu",
-    ),
-}  # fmt: skip
+BACKCHANNELS: Mapping[str, tuple[str, ...]] = table("backchannels")
 # The months in order, each with its spoken forms (folded).
 MONTHS: Mapping[str, tuple[tuple[str, ...], ...]] = {
-    "en": (
-        ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-        ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-        ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-        ("december", "dec"),
-    ),
-    "fr": (
-        ("janvier",), ("fevrier",), ("mars",), ("avril",), ("mai",), ("juin",), ("juillet",),
-        ("aout",), ("septembre",), ("octobre",), ("novembre",), ("decembre",),
-    ),
-}  # fmt: skip
+    lang: tuple(tuple(forms.split("|")) for forms in months)
+    for lang, months in table("months").items()
+}
 # The days of the week from Monday (folded).
-WEEKDAYS: Mapping[str, tuple[str, ...]] = {
-    "en": ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
-    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
-}
+WEEKDAYS: Mapping[str, tuple[str, ...]] = table("weekdays")
 # Words that say nothing specific: a value made only of them ("car accident") invents nothing.
-STOPWORDS: Mapping[str, tuple[str, ...]] = {
-    "en": tuple(
-        "the and for with from that this was were his her their they them you your our she"
-        " him its has had have are but not all any can did does one two very into onto over"
-        " near about then than there here when what who where which while just also been"
-        " being some caller customer car vehicle accident claim incident".split()
-    ),
-    "fr": tuple("les des une est dans pour avec sur".split()),
-}
+STOPWORDS: Mapping[str, tuple[str, ...]] = table("stopwords")
 
 
 def every(table: Mapping[str, Iterable[str]]) -> frozenset[str]:

@@ -34,22 +34,10 @@ from domain.guardrails import (
 )
 from domain.prompts import SMALL_TOOLS, Profile
 from domain.tools import TOOL_NAMES
+from domain.turn import composer
+from domain.turn.plan import TurnPlan
 
 PolicyName = Literal["hosted", "small"]
-
-
-@dataclass(frozen=True)
-class TurnPlan:
-    """What a policy decided before the model runs."""
-
-    call: CallState  # the state the model is shown: with the prefilled answers as stored
-    offered: frozenset[str]  # the tools the model may call
-    prefill: list[FieldUpdate]  # answers taken from the caller's words, stored by the workflow
-    intent: list[LlmToolCallRequest]  # what the caller clearly asked for
-    answer_without_model: bool  # the intent is the whole turn: no model round
-    profile: Profile  # which prompt the model gets
-    schemas: bool  # tools offered as JSON schemas (else described in the prompt's text)
-    slot_hint: bool  # the prompt names the next field to ask for
 
 
 class TurnPolicy(Protocol):
@@ -61,8 +49,9 @@ class TurnPolicy(Protocol):
 
     def plan(self, input: LlmTurnInput) -> TurnPlan: ...
 
-    def unusable(self, sentence: str, call: CallState) -> bool:
-        """A sentence of the model never spoken nor stored (parroting the caller or the bot)."""
+    def unusable(self, sentence: str, call: CallState, said: list[str] | None = None) -> bool:
+        """A sentence of the model never spoken nor stored (parroting the caller or the bot);
+        `said` are the turn's sentences spoken so far."""
         ...
 
     def keep_calls(
@@ -98,6 +87,10 @@ class _Policy:
         return self._small and self.guardrails
 
     def plan(self, input: LlmTurnInput) -> TurnPlan:
+        if self._owns_claim:
+            composed = composer.compose(input)
+            if composed is not None:
+                return composed
         offered = frozenset(TOOL_NAMES - set(input.blacklist))
         if self._small:
             offered &= SMALL_TOOLS  # described in the prompt's text, no schemas sent
@@ -123,10 +116,12 @@ class _Policy:
             slot_hint=self.guardrails,
         )
 
-    def unusable(self, sentence: str, call: CallState) -> bool:
+    def unusable(self, sentence: str, call: CallState, said: list[str] | None = None) -> bool:
         if not self._owns_claim:
             return False
-        return refuses(sentence) or echoes_caller(sentence, call) or repeats_bot(sentence, call)
+        if refuses(sentence) or echoes_caller(sentence, call) or repeats_bot(sentence, call):
+            return True
+        return composer.unusable(sentence, call, said or [])
 
     def keep_calls(
         self, plan: TurnPlan, calls: list[LlmToolCallRequest], content_filtered: bool
@@ -151,6 +146,9 @@ class _Policy:
     ) -> str | None:
         if not self._owns_claim or not tools_enabled or content_filtered or calls:
             return None
+        if plan.model_sentences is not None:
+            # The composer's turn: the model only acknowledged (or said nothing usable).
+            return composer.closing(plan, content) or None
         # A small model rarely asks for what is missing: the bot asks it itself, so that the
         # caller's answer is recognised and stored on the next turn.
         missing = next_missing_field(plan.call)

@@ -20,12 +20,22 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """The token counts of a whole completion (the stream's last, choice-less chunk)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ChatChunk:
     """One streamed piece of an answer."""
 
     text: str = ""
     tool_calls: tuple[ToolCallDelta, ...] = ()
     finish_reason: str | None = None
+    usage: TokenUsage | None = None
 
 
 class LlmError(Exception):

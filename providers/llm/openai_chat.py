@@ -9,12 +9,14 @@ import openai
 from openai import AsyncAzureOpenAI, AsyncOpenAI, omit
 from openai.types.chat import ChatCompletionChunk
 
+from core import tracing
 from core.settings import LlmModelSettings
 from providers.llm.base import (
     ChatChunk,
     LlmContentFiltered,
     LlmError,
     LlmRetryableError,
+    TokenUsage,
     ToolCallDelta,
     error_for_status,
 )
@@ -51,6 +53,8 @@ class OpenAiChat:
                 "type": "json_schema",
                 "json_schema": {"name": json_schema.get("title", "answer"), "schema": json_schema},
             }
+        # Not the current span: an async generator may be closed in another context.
+        span = tracing.TRACER.start_span("llm.completion", attributes={"llm.model": settings.model})
         try:
             response = await self._client.chat.completions.create(
                 model=settings.model,
@@ -63,6 +67,9 @@ class OpenAiChat:
                 max_tokens=max_tokens,
                 user=user,
                 stream=True,
+                # The last chunk then carries the token counts (the call's usage and cost).
+                stream_options={"include_usage": True},
+                extra_headers=tracing.headers_for(span),  # the server's spans join the turn's
             )
             async with response:
                 async for chunk in response:
@@ -78,6 +85,8 @@ class OpenAiChat:
             raise _stream_error(exc) from exc
         except (OSError, TimeoutError) as exc:
             raise LlmRetryableError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            span.end()
 
 
 def _client(settings: LlmModelSettings) -> AsyncOpenAI:
@@ -101,7 +110,7 @@ def _client(settings: LlmModelSettings) -> AsyncOpenAI:
 
 def _convert(chunk: ChatCompletionChunk) -> ChatChunk | None:
     if not chunk.choices:  # the usage chunk
-        return None
+        return None if chunk.usage is None else ChatChunk(usage=_tokens(chunk))
     choice = chunk.choices[0]
     deltas = tuple(
         ToolCallDelta(
@@ -113,7 +122,22 @@ def _convert(chunk: ChatCompletionChunk) -> ChatChunk | None:
         for call in choice.delta.tool_calls or []
     )
     return ChatChunk(
-        text=choice.delta.content or "", tool_calls=deltas, finish_reason=choice.finish_reason
+        text=choice.delta.content or "",
+        tool_calls=deltas,
+        finish_reason=choice.finish_reason,
+        usage=_tokens(chunk),  # some servers (llama.cpp) count on the last choice's chunk
+    )
+
+
+def _tokens(chunk: ChatCompletionChunk) -> TokenUsage | None:
+    usage = chunk.usage
+    if usage is None:
+        return None
+    details = usage.prompt_tokens_details
+    return TokenUsage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cached_prompt_tokens=(details.cached_tokens or 0) if details is not None else 0,
     )
 
 

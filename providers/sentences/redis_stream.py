@@ -21,6 +21,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from core import tracing
 from domain.contracts import SentenceEvent
 from providers.sentences.base import Appended
 
@@ -82,7 +83,10 @@ class RedisSentenceStream:
         fields = [x for pair in _fields(event).items() for x in pair]
         args: list[str | int] = [key or event_key(event), self._maxlen, self._ttl_sec, event.text]
         keys = [self.key(call_id), self.keys_key(call_id)]
-        found: Any = await self._append_once(keys=keys, args=[*args, *fields])
+        with tracing.TRACER.start_as_current_span(
+            "sentences.append", attributes={"turn.id": event.turn_id, "sentence.index": event.index}
+        ):
+            found: Any = await self._append_once(keys=keys, args=[*args, *fields])
         new, value = found
         entry_id, _, text = _text(value).partition("\n")
         return Appended(entry_id, text, bool(int(new)))

@@ -61,6 +61,18 @@ class CallStore(Protocol):
         """
         ...
 
+    async def list_created_between(
+        self, start: datetime, end: datetime, *, limit: int = 1_000
+    ) -> CallPage:
+        """Returns up to `limit` calls created in [`start`, `end`), newest first, across all
+        numbers (reports and analytics). A `next_cursor` on the page only says more calls
+        matched than `limit` (the list is capped); it is not meant to be followed.
+
+        Raises:
+            ValueError: `limit` is below 1.
+        """
+        ...
+
     async def ping(self) -> None:
         """Checks the backend answers (readiness probe).
 

@@ -133,6 +133,23 @@ class CosmosCallStore:
         )
         return page_of(calls, limit)
 
+    async def list_created_between(
+        self, start: datetime, end: datetime, *, limit: int = 1_000
+    ) -> CallPage:
+        """Returns up to `limit` calls created in [`start`, `end`), newest first (a
+        cross-partition query: analytics read every number).
+
+        Raises:
+            ValueError: `limit` is below 1.
+        """
+        check_limit(limit)
+        calls = await self._query(
+            "SELECT TOP @top * FROM c WHERE c.created_at >= @start AND c.created_at < @end "
+            f"{_NEWEST_FIRST}",
+            {"@start": sort_key(start), "@end": sort_key(end), "@top": limit + 1},
+        )
+        return page_of(calls, limit)
+
     async def ping(self) -> None:
         """Reads the container's properties.
 

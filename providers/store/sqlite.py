@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS calls (
 );
 CREATE INDEX IF NOT EXISTS calls_phone_number
     ON calls (phone_number, created_at, call_id);
+CREATE INDEX IF NOT EXISTS calls_created_at ON calls (created_at, call_id);
 CREATE INDEX IF NOT EXISTS calls_policyholder_phone
     ON calls (policyholder_phone, created_at, call_id) WHERE policyholder_phone IS NOT NULL;
 """
@@ -65,20 +66,7 @@ class SqliteCallStore:
         """Connects and creates the schema; does nothing when already open."""
         if self._db is not None:
             return
-        if str(self._path) != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: every save is one statement, so no transaction is shared between the
-        # concurrent callers of the connection.
-        db = await aiosqlite.connect(self._path, isolation_level=None)
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            # In WAL mode NORMAL only risks the last commits on power loss, never corruption.
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.executescript(_SCHEMA)
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
+        self._db = await open_database(self._path, _SCHEMA)
 
     @property
     def _conn(self) -> aiosqlite.Connection:
@@ -135,6 +123,22 @@ class SqliteCallStore:
         )
         return page_of(calls, limit)
 
+    async def list_created_between(
+        self, start: datetime, end: datetime, *, limit: int = 1_000
+    ) -> CallPage:
+        """Returns up to `limit` calls created in [`start`, `end`), newest first.
+
+        Raises:
+            ValueError: `limit` is below 1.
+        """
+        check_limit(limit)
+        calls = await self._query(
+            f"SELECT doc FROM calls WHERE created_at >= :start AND created_at < :end "
+            f"{_NEWEST_FIRST} LIMIT :top",
+            {"start": sort_key(start), "end": sort_key(end), "top": limit + 1},
+        )
+        return page_of(calls, limit)
+
     async def ping(self) -> None:
         """Runs a trivial query.
 
@@ -158,3 +162,30 @@ class SqliteCallStore:
     async def _query(self, sql: str, params: dict[str, str | int]) -> list[CallState]:
         async with self._conn.execute(sql, params) as rows:
             return [CallState.model_validate_json(doc) async for (doc,) in rows]
+
+
+# How long a statement waits for another process's write to finish before "database is
+# locked": the workers and the API write one file, and under a burst a write can wait longer
+# than sqlite3's default of 5 s (seen once in `save_call` during the soak).
+BUSY_TIMEOUT_MS = 10_000
+
+
+async def open_database(
+    path: str | Path, schema: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+) -> aiosqlite.Connection:
+    """A connection in autocommit and WAL mode with `schema` applied (the call store's, and the
+    campaign store's). Autocommit: every write is one statement, so no transaction is shared
+    between the concurrent callers of the connection."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        await db.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL only risks the last commits on power loss, never corruption.
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.executescript(schema)
+    except BaseException:
+        await db.close()
+        raise
+    return db

@@ -58,6 +58,7 @@ from domain.contracts import (
     TransferResult,
 )
 from domain.contracts import AudioFormat as AudioFormatName
+from domain.transfer import AddAgentInput, AddAgentResult, BriefAgentInput, FinishTransferInput
 
 __all__ = [
     "REPEATABILITY_WINDOW",
@@ -380,6 +381,112 @@ class AcsTelephony:
             ),
             repeatable=first_sent is not None,
         )
+
+    # --- warm transfer (`domain/transfer.py`) ---------------------------------------------------
+
+    async def add_agent(
+        self, input: AddAgentInput, *, first_sent: datetime | None = None
+    ) -> AddAgentResult:
+        """Hold the caller, then ring the agent into the call with our number as caller id;
+        `AddParticipantSucceeded`/`Failed` says how it went (after `ring_timeout_sec` at most).
+        A retry rings the agent once (repeatability, with `first_sent`)."""
+        connection = self._connection(input.connection_id)
+        log.info("call %s: caller on hold, ringing the agent", input.call_id)
+        # Holding twice is harmless: no repeatability needed.
+        await self._run(
+            "hold",
+            connection.hold(
+                PhoneNumberIdentifier(input.customer), operation_context=input.operation_context
+            ),
+        )
+        result = await self._run(
+            "add_participant",
+            connection.add_participant(
+                PhoneNumberIdentifier(input.agent),
+                invitation_timeout=input.ring_timeout_sec,
+                operation_context=input.operation_context,
+                source_caller_id_number=self._bot,
+                **_repeatable(f"add_agent/{input.call_id}/{input.connection_id}", first_sent),
+            ),
+            repeatable=first_sent is not None,
+        )
+        return AddAgentResult(invitation_id=result.invitation_id)
+
+    async def brief_agent(self, input: BriefAgentInput) -> None:
+        """The briefing played to the agent alone (the held caller hears nothing of it), then
+        a one-key recognize aimed at the agent; both queue as ACS queues media operations."""
+        connection = self._connection(input.connection_id)
+        agent = PhoneNumberIdentifier(input.agent)
+
+        def spoken(text: str) -> TextSource:
+            return TextSource(
+                text=text,
+                voice_name=input.voice,
+                source_locale=input.lang,
+                custom_voice_endpoint_id=input.custom_voice_endpoint_id,
+            )
+
+        await self._run(
+            "play",
+            connection.play_media(
+                spoken(input.briefing), [agent], operation_context=input.briefing_context
+            ),
+        )
+        await self._run(
+            "recognize",
+            connection.start_recognizing_media(
+                RecognizeInputType.DTMF,
+                agent,
+                play_prompt=spoken(input.prompt),
+                interrupt_prompt=True,
+                initial_silence_timeout=input.answer_timeout_sec,
+                dtmf_max_tones_to_collect=1,
+                operation_context=input.answer_context,
+            ),
+        )
+
+    async def finish_transfer(self, input: FinishTransferInput) -> None:
+        """Connect: the caller off hold, then the bot leaves (`hang_up(is_for_everyone=False)`),
+        caller and agent stay on. Release: the agent removed (or the ringing invitation
+        withdrawn), the caller off hold. A step already done (a retry) or moot (the agent or
+        the caller already gone) is skipped."""
+        connection = self._connection(input.connection_id)
+        customer = PhoneNumberIdentifier(input.customer)
+        context = input.operation_context
+        if input.connect:
+            await self._gone_ok("unhold", connection.unhold(customer, operation_context=context))
+            log.info("call %s: caller and agent connected; the bot leaves", input.call_id)
+            await self._gone_ok("hang_up", connection.hang_up(is_for_everyone=False))
+            return
+        if input.agent_joined:
+            agent = PhoneNumberIdentifier(input.agent)
+            await self._gone_ok(
+                "remove_participant",
+                connection.remove_participant(agent, operation_context=context),
+            )
+        elif input.invitation_id:
+            await self._gone_ok(
+                "cancel_add_participant",
+                connection.cancel_add_participant_operation(
+                    input.invitation_id, operation_context=context
+                ),
+            )
+        await self._gone_ok("unhold", connection.unhold(customer, operation_context=context))
+
+    @staticmethod
+    async def _gone_ok(operation: str, request: Awaitable[object]) -> None:
+        """Run a step whose target may be gone already (404, or 400 on an ended call)."""
+        try:
+            await request
+        except HttpResponseError as exc:
+            if exc.status_code in (400, 404):
+                # Status and code only: ACS's message may name the participant's number.
+                status, code, _ = _describe(exc)
+                log.info("ACS %s skipped: %s %s", operation, status, code or "")
+                return
+            raise _translate(operation, exc, repeatable=False) from exc
+        except AzureError as exc:
+            raise _translate(operation, exc, repeatable=False) from exc
 
     def _connection(self, connection_id: str) -> CallConnectionClient:
         # Shares the main client's pipeline: never close it (that would close the main one).

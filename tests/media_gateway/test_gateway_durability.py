@@ -339,7 +339,7 @@ async def test_a_turn_is_resent_with_its_id_until_the_workflow_takes_it(
             assert await said(stack, call_id) == [(1, "I lost my keys.")]
             await wait_for(lambda: any(RESENT in r.getMessage() for r in caplog.records), 20)
             proxy.mode = "up"
-            await wait_for(lambda: session._delivering == 0, timeout=20)
+            await wait_for(lambda: session.delivering == 0, timeout=20)
             await phone.run(session.feed, b"", tail_s=1.5)  # the answer is spoken
     finally:
         await proxy.stop()

@@ -194,8 +194,15 @@ async def test_control_api(llm: ScriptedLlmServer, client: AsyncOpenAI) -> None:
         assert (await _collect(client, user="call-H"))[0] == "scripted over http"
         requests = (await http.get("/_requests", params={"user": "call-H"})).json()
         assert len(requests) == 1 and requests[0]["messages"] == MESSAGES
+        # Clearing only the log keeps what is queued (a long benchmark's end-of-call replies).
+        await http.post("/_script", json={"replies": [{"text": "kept"}], "user": "call-H"})
+        await http.post("/_reset", params={"what": "requests"})
+        assert (await http.get("/_requests")).json() == []
+        assert (await _collect(client, user="call-H"))[0] == "kept"
+        await http.post("/_script", json={"replies": [{"text": "dropped"}], "user": "call-H"})
         await http.post("/_reset")
         assert (await http.get("/_requests")).json() == []
+        assert (await _collect(client, user="call-H"))[0] == GENERIC_DEFAULT_TEXT
 
 
 async def test_delay_is_measurable(llm: ScriptedLlmServer, client: AsyncOpenAI) -> None:

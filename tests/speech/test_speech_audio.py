@@ -27,7 +27,7 @@ def test_resample_keeps_tone_frequency_level_and_length(src: int, dst: int) -> N
     pcm = tone(1000, src, seconds=1.3)
     out = resample(pcm, src, dst)
     n_in = len(pcm) // 2
-    assert len(out) // 2 == math.ceil(n_in * dst / src)
+    assert len(out) // 2 == math.floor(n_in * dst / src + 0.5)
     y = samples(out)
     spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size)))
     peak = np.fft.rfftfreq(y.size, 1 / dst)[np.argmax(spectrum)]
@@ -64,6 +64,21 @@ def test_streaming_resampler_matches_one_shot(chunk_bytes: int) -> None:
     )
     streamed += resampler.flush()
     assert streamed == resample(pcm, 22050, 16000)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 100, 1001, 12345])
+def test_length_is_the_rounded_duration_at_the_new_rate(n: int) -> None:
+    pcm = tone(1000, 22050)[: 2 * n]
+    for src, dst in [(22050, 16000), (16000, 24000), (24000, 16000)]:
+        assert len(resample(pcm, src, dst)) // 2 == math.floor(n * dst / src + 0.5)
+
+
+def test_rates_outside_speech_and_telephony_are_refused() -> None:
+    for rate in (0, -16000, 4000, 999_983):
+        with pytest.raises(ValueError, match="sample rate"):
+            Resampler(rate, 16000)
+        with pytest.raises(ValueError, match="sample rate"):
+            resample(b"\x00\x00", 16000, rate)
 
 
 def test_same_rate_and_empty_input() -> None:

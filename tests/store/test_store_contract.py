@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -298,6 +300,38 @@ async def test_sqlite_data_survives_reopening(tmp_path: Path) -> None:
         assert await second.latest_for_phone(CALLER, since=call.created_at) == call
     finally:
         await second.close()
+
+
+async def test_sqlite_save_waits_out_another_process_write(tmp_path: Path) -> None:
+    """Workers and the API write one file: a save waits for another writer longer than
+    sqlite3's default 5 s instead of failing with "database is locked"."""
+    path = tmp_path / "calls.db"
+    store = SqliteCallStore(path)
+    await store.open()
+    locked, release = threading.Event(), threading.Event()
+
+    def other_writer() -> None:  # another process's long write transaction
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(10)
+        db.execute("COMMIT")
+        db.close()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    try:
+        assert await asyncio.to_thread(locked.wait, 5)
+        asyncio.get_running_loop().call_later(5.5, release.set)
+        started = time.monotonic()
+        call = make_call()
+        await store.save(call)
+        assert time.monotonic() - started >= 5.0  # it did wait for the lock
+        assert await store.get(call.call_id) == call
+    finally:
+        release.set()
+        writer.join()
+        await store.close()
 
 
 async def test_sqlite_ping_fails_when_closed(tmp_path: Path) -> None:

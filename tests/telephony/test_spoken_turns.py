@@ -198,8 +198,8 @@ async def test_a_backchannel_during_the_answer_does_not_interrupt_it(
     heard = await heard_by_caller(spoken, engines, connection_id)
     assert "receipts" in heard and "repair" in heard, heard  # the end of the answer too
     # The paused sentence goes on from the word it stopped in; Whisper may blur that seam
-    # ("the ex- expert" heard as "and x"), not the words after it.
-    assert "will call you on monday" in heard, heard
+    # ("an ex- expert will" heard as "and x" or "and next we'll"), not the words after it.
+    assert "call you on monday" in heard, heard
 
 
 async def test_a_silent_caller_is_prompted_then_hung_up_on(spoken: Phone, engines: Engines) -> None:

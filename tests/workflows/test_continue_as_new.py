@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.devserver import TUNED_ARGS, temporal_binary
 from scripted_llm.runner import ScriptedLlmServer
-from tests.conftest import SEARCH_ATTRIBUTES, running_stack
+from tests.conftest import SEARCH_ATTRIBUTES, Stack, running_stack
 from tests.support.codec import codec_converter
 from tests.workflows.test_conversations import claim_update, text
 from workflows.call import CallWorkflow
@@ -65,3 +65,27 @@ async def test_long_call_continues_as_new_with_its_state(
         assert state.claim["witnesses"] == f"witness number {turns - 1}"
         assert state.messages[1].content.startswith("Hello")  # greeted once, not per run
         assert sum(1 for m in state.messages if m.action == "call") == 1
+
+
+async def test_a_long_call_rotates_its_history_past_the_flag(stack: Stack) -> None:
+    """`history_rotate_events` (patch `history-rotation`): the run continues as new well before
+    Temporal would suggest it, so a worker's cached runs stay small, and no turn is lost."""
+    await stack.flags.set("history_rotate_events", "60")
+    call_id = await stack.start_call()
+    handle = stack.client.get_workflow_handle_for(CallWorkflow.run, f"call-{call_id}")
+    runs = {(await handle.describe()).run_id}
+    turns = 12
+    stack.llm.state.add(*(text(f"Noted {turn}.") for turn in range(turns)), user=call_id)
+    for turn in range(turns):
+        response = await stack.say(call_id, f"Fact {turn}")
+        assert response.status_code == 200, response.text
+        assert response.json()["text"] == f"Noted {turn}."
+        runs.add((await handle.describe()).run_id)
+
+    assert len(runs) >= 3  # rotated more than once
+    description = await handle.describe()
+    assert description.history_length < 120
+    state = await handle.query(CallWorkflow.get_state)
+    humans = [m.content for m in state.messages if m.persona == "human" and m.content]
+    assert humans == [f"Fact {t}" for t in range(turns)]  # each turn once, in order
+    assert state.last_turn_id == turns

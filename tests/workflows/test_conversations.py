@@ -217,7 +217,8 @@ async def test_content_filter_drops_the_message_and_speaks_an_apology(stack: Sta
     call_id = await stack.start_call()
     stack.llm.state.add(ScriptedReply(error_code="content_filter"), user=call_id)
     reply = (await stack.say(call_id, "something the content filter blocks")).json()
-    assert reply["text"] == ""
+    # The chat shows the apology the phone caller hears (patch chat-phrases-shown).
+    assert reply["text"] == "Sorry, I can't talk about that. How else can I help with your claim?"
     call = (await get_call(stack, call_id))["call"]
     assert all("content filter blocks" not in m["content"] for m in call["messages"])
     kinds = [kind for kind, _, _ in await sentences(stack, call_id)]

@@ -190,11 +190,14 @@ def patches(events: Events) -> list[str]:
 
 
 def activities(events: Events) -> list[str]:
-    return [
+    """The activities a run scheduled, less its webhook events (`reminder.fired`, …), which
+    both builds enqueue alike."""
+    names = (
         e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
         for e in events
         if "activityTaskScheduledEventAttributes" in e
-    ]
+    )
+    return [name for name in names if name != "enqueue_webhook"]
 
 
 def first_of(names: list[str], *candidates: str) -> str:

@@ -16,6 +16,7 @@ from tests.workflows.test_replay import load
 from workflows.call import CallWorkflow
 from workflows.reminder import ReminderWorkflow
 from workflows.sandbox import WORKFLOW_RUNNER
+from workflows.webhooks import WebhookWorkflow
 
 
 async def test_the_recorder_saves_the_workflows_started_by_the_api_and_by_activities(
@@ -45,12 +46,15 @@ async def test_the_recorder_saves_the_workflows_started_by_the_api_and_by_activi
     assert response.status_code == 200, response.text  # an activity started the reminder
 
     written = await save_histories("test_x[param]", started, tmp_path)
-    assert sorted(p.name for p in written) == [
+    names = sorted(p.name for p in written)
+    # The call's webhook deliveries (call.started, reminder.scheduled) are workflows too.
+    webhooks = [n for n in names if n.startswith("test_x_param-WebhookWorkflow")]
+    assert webhooks and [n for n in names if n not in webhooks] == [
         "test_x_param-CallWorkflow.json",
         "test_x_param-ReminderWorkflow.json",
     ]
     replayer = Replayer(
-        workflows=[CallWorkflow, ReminderWorkflow],
+        workflows=[CallWorkflow, ReminderWorkflow, WebhookWorkflow],
         data_converter=stack.client.data_converter,
         workflow_runner=WORKFLOW_RUNNER,
     )

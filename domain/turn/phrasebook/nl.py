@@ -1,0 +1,133 @@
+"""What the small-model policy says in Dutch, formal "u" (keys: see `en`)."""
+
+TABLE: dict[str, tuple[str, ...]] = {
+    "ack": (
+        "Dank u, dat heb ik genoteerd.",
+        "Dank u.",
+        "Goed, dat is genoteerd.",
+        "Prima, dank u wel.",
+        "Genoteerd.",
+        "Begrepen.",
+    ),
+    "ack_sorry": (
+        "Wat vervelend om te horen.",
+        "Ik begrijp het, dat is vervelend.",
+        "Ik begrijp het.",
+    ),
+    "ack_nothing": ("Ik begrijp het.", "In orde.", "Goed."),
+    "anything_else": (
+        "Wilt u nog iets toevoegen?",
+        "Is er nog iets dat ik moet noteren?",
+        "Verder nog iets?",
+    ),
+    "bot_name": (
+        "Ik ben {bot_name}, de virtuele assistent van {bot_company}.",
+        "Zoals gezegd, ik ben {bot_name}, van {bot_company}.",
+        "{bot_name}, van {bot_company}.",
+    ),
+    "robot": (
+        "Ik ben {bot_name}, de virtuele assistent van {bot_company}, en ik kan u meteen helpen.",
+        "Ja, ik ben {bot_name}, een virtuele assistent van {bot_company}.",
+    ),
+    "duration": (
+        "Het duurt maar een paar minuten.",
+        "Nog een paar minuten.",
+        "We zijn bijna klaar.",
+    ),
+    "next_steps": (
+        "Zodra uw dossier compleet is, bekijkt een adviseur het en neemt snel contact met u op.",
+        "Een adviseur neemt snel contact met u op, zodra uw dossier compleet is.",
+    ),
+    "refund": (
+        "Ik heb uw vraag over de terugbetaling genoteerd: die wordt bevestigd zodra uw dossier"
+        " is bekeken.",
+        "De terugbetaling wordt bevestigd zodra uw dossier is bekeken.",
+    ),
+    "billing": (
+        "Ik heb uw vraag over de facturering genoteerd: {bot_company} bevestigt een eventuele"
+        " laatste afschrijving zodra uw verzoek is verwerkt.",
+        "{bot_company} bevestigt een eventuele laatste afschrijving zodra uw verzoek is verwerkt.",
+    ),
+    "medical_advice": (
+        "Ik kan geen medisch advies geven: vraag het een arts of een apotheker, en ga naar de"
+        " spoedeisende hulp als het erger wordt.",
+        "Voor medisch advies kunt u het beste een arts of een apotheker vragen.",
+    ),
+    "advice": (
+        "Daar geef ik liever zelf geen advies over: een adviseur vertelt u wat u kunt doen.",
+        "Een adviseur vertelt u wat u daaraan kunt doen.",
+    ),
+    "small_talk": (
+        "Dat laten we even rusten, laten we verdergaan met uw dossier.",
+        "Laten we verdergaan met uw dossier.",
+    ),
+    "decline": (
+        "Dat kan ik in dit gesprek niet doen, maar ik help u graag met uw verzoek.",
+        "Ik blijf bij uw verzoek, daarvoor ben ik er.",
+        "Laten we bij uw verzoek blijven.",
+    ),
+    "no_prompt": (
+        "Hoe ik werk, kan ik niet delen, maar ik help u graag met uw verzoek.",
+        "Zoals gezegd kan ik dat niet delen, maar ik help u graag met uw verzoek.",
+    ),
+    "question": (
+        "Ik heb uw vraag genoteerd, een adviseur beantwoordt die wanneer hij contact met u"
+        " opneemt.",
+        "Uw vraag is genoteerd voor de adviseur.",
+    ),
+    "callback": ("Natuurlijk, we bellen u terug {when}.", "Genoteerd, we bellen u terug {when}."),
+    "callback_when": ("Natuurlijk, wanneer mogen we u terugbellen?",),
+    "callback_bye": ("Tot dan.",),
+    "noted_when": ("Ik heb {when} genoteerd.", "Dus {when}, genoteerd."),
+    "lang_switch": ("Natuurlijk, we gaan verder in het Nederlands.",),
+    "handed_over": ("Een adviseur neemt het nu van mij over.",),
+    "reask": (
+        "Sorry, {question}",
+        "Voor de zekerheid: {question}",
+        "Om uw dossier compleet te maken: {question}",
+    ),
+    "q_incident_description": ("Kunt u vertellen wat er is gebeurd?",),
+    "q_policyholder_name": ("Wat is uw volledige naam, alstublieft?",),
+    "q_policy_number": ("Wat is uw polisnummer?",),
+    "q_incident_datetime": ("Wanneer is het gebeurd, op welke dag en hoe laat?",),
+    "q_incident_location": ("Waar is het gebeurd?",),
+    "q_injuries": ("Is er iemand gewond geraakt?",),
+    "q_involved_parties": ("Waren er nog anderen bij betrokken?",),
+    "q_medical_records": ("Heeft u medische documenten, van een arts of een ziekenhuis?",),
+    "q_pre_existing_damages": ("Was er al eerder schade, voordat dit gebeurde?",),
+    "q_witnesses": ("Waren er getuigen?",),
+    "q_policyholder_email": ("Wat is uw e-mailadres, alstublieft?",),
+    "q_policyholder_phone": ("Op welk telefoonnummer kunnen we u bereiken?",),
+    "q_email": ("Welk e-mailadres noteer ik in uw dossier: {label}?",),
+    "q_phone": ("Welk telefoonnummer noteer ik in uw dossier: {label}?",),
+    "q_when": ("Wanneer was dat, op welke dag en hoe laat?",),
+    "q_datetime": ("Welke datum en tijd noteer ik in uw dossier: {label}?",),
+    "q_birth": ("Wat is uw geboortedatum?",),
+    "q_name": ("Welke naam noteer ik in uw dossier: {label}?",),
+    "q_code": ("Welk nummer noteer ik in uw dossier: {label}?",),
+    "q_clause": ("Kunt u voor uw dossier het volgende aangeven: {label}?",),
+    "q_choice": ("Wat heeft uw voorkeur voor uw dossier: {label}?",),
+    "q_thing": ("Kunt u voor uw dossier het volgende aangeven: {label}?",),
+    "q_named": ("Kunt u voor uw dossier het volgende aangeven: {label}?",),
+    "on_date_time": ("op {weekday} {day} {month} om {time}",),
+    "date_time": ("{weekday} {day} {month} om {time}",),
+    "date": ("{weekday} {day} {month}",),
+    "time": ("{hour}:{minute} uur",),
+    "months": (
+        "januari",
+        "februari",
+        "maart",
+        "april",
+        "mei",
+        "juni",
+        "juli",
+        "augustus",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ),
+    "weekdays": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
+    "that": ("dat",),
+    "language_name": ("Nederlands",),
+}
