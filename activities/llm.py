@@ -101,14 +101,14 @@ class LlmActivities:
             self._sentences,
             input,
             lambda text: policy.unusable(text, input.call, speaker.texts[own:]),
-            limit=None if plan.model_sentences is None else own + plan.model_sentences,
+            limit=plan.model_sentences,
         )
         await speaker.resume()
         for sentence in plan.say:  # the policy's own words come first
             await speaker.say(sentence, Style.NONE, checked=False)
         watchdog = asyncio.create_task(speaker.watch(input.flags.answer_soft_timeout_sec))
         try:
-            run = self._run(input, messages, tools, speaker, plan.offered)
+            run = self._run(input, messages, tools, speaker, plan.offered, plan.max_tokens)
             try:
                 result = await asyncio.wait_for(run, plan.model_budget_s)
             except TimeoutError:
@@ -197,15 +197,17 @@ class LlmActivities:
         tools: list[dict[str, Any]] | None,
         speaker: _Speaker,
         offered: frozenset[str],
+        max_tokens: int | None = None,
     ) -> LlmTurnResult:
         last: LlmRetryableError | None = None
         for model, model_settings in self._models(input):
+            limit = min(model_settings.max_tokens, max_tokens or model_settings.max_tokens)
             for attempt in range(self._settings.attempts_per_model):
                 if attempt:
                     await asyncio.sleep(_backoff(attempt - 1))
                 try:
                     return await _Attempt(model, input, speaker, offered).run(
-                        messages, tools, model_settings.max_tokens
+                        messages, tools, limit
                     )
                 except LlmRetryableError as exc:
                     if speaker.count:
@@ -271,7 +273,8 @@ class _Speaker:
         self._sink = sink
         self._input = input
         self._skip = skip  # sentences never spoken nor stored (a small model parroting)
-        self._limit = limit  # the policy keeps no more sentences: the stream may stop
+        self._limit = limit  # the model's sentences the policy considers: then the stream stops
+        self._considered = 0  # the model's sentences spoken or dropped so far
         self._lock = asyncio.Lock()  # a filler never interleaves with a sentence
         self._filler_sent = False
         self._earlier: dict[int, str] = {}  # sentences appended by earlier attempts, by index
@@ -286,8 +289,10 @@ class _Speaker:
 
     @property
     def full(self) -> bool:
-        """The policy keeps no more of the model's sentences this iteration."""
-        return self._limit is not None and self.count >= self._limit
+        """The policy considers no more of the model's sentences this iteration: a small
+        model's one acknowledgement is its first sentence, used or dropped, so the rest of its
+        answer is never waited for (measured in `make demo`: up to 8 s of rambling a turn)."""
+        return self._limit is not None and self._considered >= self._limit
 
     async def resume(self) -> None:
         """On a retry, learn what the earlier attempts appended (no round trip otherwise)."""
@@ -316,7 +321,9 @@ class _Speaker:
 
     async def say(self, text: str, style: Style, *, checked: bool = True) -> None:
         if checked and self.full:
-            return  # past what the policy keeps of the model's answer
+            return  # past what the policy considers of the model's answer
+        if checked:
+            self._considered += 1
         if checked and self._skip is not None and self._skip(text):
             activity.logger.info("dropped a sentence the policy does not speak: %r", text)
             return

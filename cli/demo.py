@@ -25,9 +25,11 @@ from acs_emulator.client import EmulatorClient
 from cli.demo_call import DemoResult
 from cli.dev import DEMO_SCRIPT, emulator_command, emulator_environment
 from cli.processes import ServiceFailed, Services, http_ok, port_open
+from cli.turn_timings import SpanCollector, timing_table, turn_timings
 from core.devserver import dev_server_command
 from core.redis_server import RedisProcess, answers
 from core.settings import Settings, get_settings
+from core.tracing import ENDPOINT_VARIABLE
 
 VAR = Path("var")
 CUSTOMER = "+33655501234"  # the emulator phone the bot calls (a reserved-looking FR mobile)
@@ -127,6 +129,12 @@ def run_demo(*, scripted_llm: bool = False, ports: DemoPorts | None = None) -> i
             f"http://127.0.0.1:{ports.emulator}/calling/keys"
         )
         env.update(_llm_environment(ports.llm, model_name, local=not scripted_llm))
+        # Every process sends its spans to the demo, which prints where each turn's time went
+        # (unless the user sends them to a collector of their own).
+        collector = None if env.get(ENDPOINT_VARIABLE) else SpanCollector()
+        if collector is not None:
+            env[ENDPOINT_VARIABLE] = collector.endpoint
+            env["OTEL_BSP_SCHEDULE_DELAY"] = "200"  # ms: a turn's spans arrive soon after it
         services.env = env
 
         with progress.step("Temporal dev server and Redis"):
@@ -186,7 +194,9 @@ def run_demo(*, scripted_llm: bool = False, ports: DemoPorts | None = None) -> i
         _demo_flags(settings.redis.url)
         with progress.step("demo call (a scripted caller with a synthesised voice)"):
             result = asyncio.run(
-                _place_call(api_url, f"http://127.0.0.1:{ports.emulator}", services, progress)
+                _place_call(
+                    api_url, f"http://127.0.0.1:{ports.emulator}", services, progress, collector
+                )
             )
         _print_result(progress, result, api_url)
         if sys.stdin.isatty():
@@ -260,7 +270,11 @@ def _start_llm(services: Services, progress: Progress, ports: DemoPorts, scripte
 
 
 async def _place_call(
-    api_url: str, emulator_url: str, services: Services, progress: Progress
+    api_url: str,
+    emulator_url: str,
+    services: Services,
+    progress: Progress,
+    collector: SpanCollector | None,
 ) -> DemoResult:
     from cli.demo_call import DemoCall
     from providers.speech.models import piper_voice
@@ -269,20 +283,39 @@ async def _place_call(
     # The caller's voice without Piper's sampled noise: the same words are the same audio on
     # every run, so what Whisper hears (a policy number, digit by digit) is reproducible.
     tts = PiperTts(*piper_voice(), threads=1, noise_scale=0.0, noise_w_scale=0.0)
-    async with (
-        httpx.AsyncClient(base_url=api_url, timeout=30) as api,
-        EmulatorClient(emulator_url) as phones,
-    ):
-        call = DemoCall(api, phones, tts, CUSTOMER, progress.say)
-        task = asyncio.create_task(call.run())
-        while not task.done():
-            try:
-                services.check()
-            except ServiceFailed:
-                task.cancel()
-                raise
-            await asyncio.wait({task}, timeout=1.0)
-        return task.result()
+    if collector is not None:
+        await collector.start()
+    try:
+        async with (
+            httpx.AsyncClient(base_url=api_url, timeout=30) as api,
+            EmulatorClient(emulator_url) as phones,
+        ):
+            call = DemoCall(api, phones, tts, CUSTOMER, progress.say)
+            task = asyncio.create_task(call.run())
+            while not task.done():
+                try:
+                    services.check()
+                except ServiceFailed:
+                    task.cancel()
+                    raise
+                await asyncio.wait({task}, timeout=1.0)
+            result = task.result()
+        if collector is not None:
+            result.timings = await _timings(collector, result)
+        return result
+    finally:
+        if collector is not None:
+            await collector.stop()
+
+
+async def _timings(collector: SpanCollector, result: DemoResult) -> list[str]:
+    """The breakdown per turn, once every measured turn's spans arrived (or after 5 s)."""
+    deadline = time.monotonic() + 5
+    turns = turn_timings(collector.spans, result.call_id)
+    while len(turns) < len(result.voice_to_voice_ms) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        turns = turn_timings(collector.spans, result.call_id)
+    return timing_table(turns) if turns else []
 
 
 def _print_result(progress: Progress, result: DemoResult, api_url: str) -> None:
@@ -301,6 +334,11 @@ def _print_result(progress: Progress, result: DemoResult, api_url: str) -> None:
     if nxt:
         progress.say(f"==> next action: {nxt['action']} — {nxt['justification']}")
     progress.say(f"==> {result.latency_line()}")
+    if result.timings:
+        progress.say("    where each turn's time went (ms after the end of the caller's speech;")
+        progress.say("    a silence ends the turn, STT wait is the transcription left after it):")
+        for line in result.timings:
+            progress.say(f"    {line}")
     progress.say(f"==> report       {api_url}/report/{result.call_id}")
     progress.say(f"==> Temporal UI  {result.temporal_ui_url}")
     progress.say(f"    (total {time.monotonic() - progress.started:.0f} s)")

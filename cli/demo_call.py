@@ -76,6 +76,7 @@ class DemoResult:
     call: dict[str, Any]
     temporal_ui_url: str
     voice_to_voice_ms: list[float] = field(default_factory=list)
+    timings: list[str] = field(default_factory=list)  # the breakdown per turn, when traced
 
     def latency_line(self) -> str:
         values = sorted(self.voice_to_voice_ms)

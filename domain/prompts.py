@@ -259,6 +259,29 @@ def history(
     return [m for chunk in reversed(picked) for m in chunk]
 
 
+def _ack_history(messages: list[Message], count: int = 2) -> list[dict[str, Any]]:
+    """The last `count` things said (the bot's words, the caller's turn), as plain text.
+
+    No tool calls or results: a model that only acknowledges does not need them, and they
+    tripled the new tokens of each turn's prompt (~0.7 s of prompt processing for the local
+    0.5B model on two cores, in `make demo`).
+    """
+    said = [
+        m
+        for m in messages
+        if m.persona in (Persona.HUMAN, Persona.ASSISTANT)
+        and m.action not in (Action.CALL, Action.HANGUP)
+        and m.content.strip()
+    ]
+    return [
+        {
+            "role": "user" if m.persona is Persona.HUMAN else "assistant",
+            "content": _one_line(m.content),
+        }
+        for m in said[-count:]
+    ]
+
+
 def build_chat(
     call: CallState,
     now: datetime,
@@ -276,8 +299,7 @@ def build_chat(
     `ack_only` (the small policy with guardrails) asks it only to acknowledge the last turn.
     """
     if ack_only:
-        past = history(call.messages, max_messages=2, max_chars=max_chars, plain=True)
-        return [small_ack_prompt(call, now), *past]
+        return [small_ack_prompt(call, now), *_ack_history(call.messages)]
     if profile == "small":
         past = history(call.messages, max_messages=max_messages, max_chars=max_chars, plain=True)
         return [small_system_prompt(call, now, slot_hint=slot_hint), *past]

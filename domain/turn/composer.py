@@ -45,6 +45,8 @@ from domain.turn.plan import TurnPlan
 # A 0.5B model acknowledges in 1-2 s on a free CPU core; on a loaded one it can take minutes
 # (measured: 0.3 tokens/s at load 20). Past this, the template acknowledgement is said.
 ACK_BUDGET_S = 8.0
+# One short sentence (at most `MAX_WORDS` words) fits; a longer answer is never spoken anyway.
+ACK_MAX_TOKENS = 48
 
 _LEAVING = pattern("leaving")
 
@@ -81,6 +83,7 @@ def compose(input: LlmTurnInput) -> TurnPlan | None:
             model_sentences=None if intent is not None or say is not None else 1,
             ack_only=True,
             model_budget_s=ACK_BUDGET_S,
+            max_tokens=ACK_MAX_TOKENS,
         )
 
     def act(name: ToolName, **arguments: str) -> list[LlmToolCallRequest]:
@@ -238,6 +241,7 @@ def _after_intent(input: LlmTurnInput) -> TurnPlan | None:
             handed_over=True,
             ack_only=True,
             model_budget_s=ACK_BUDGET_S,
+            max_tokens=ACK_MAX_TOKENS,
         )
     said = said_before(call)
     sentences: list[str] = []

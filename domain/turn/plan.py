@@ -24,8 +24,11 @@ class TurnPlan:
     slot_hint: bool  # the prompt names the next field to ask for
     # The policy's own sentences, spoken before the model's (or instead, without the model).
     say: tuple[str, ...] = ()
-    # At most this many of the model's sentences are spoken (None: all of them).
+    # Only the model's first this many sentences are considered, each spoken when usable and
+    # dropped otherwise; the rest of its answer is not waited for (None: all of them).
     model_sentences: int | None = None
+    # A cap on the model's answer below the model's own `max_tokens` (None: no cap).
+    max_tokens: int | None = None
     handed_over: bool = False  # the iteration after a hand-off: no question follows
     ack_only: bool = False  # the model is asked only to acknowledge the caller's last turn
     # The model's answer is waited for this long at most, then the bot's own words follow (a

@@ -71,11 +71,16 @@ class OpenAiChat:
                 stream_options={"include_usage": True},
                 extra_headers=tracing.headers_for(span),  # the server's spans join the turn's
             )
+            first = True
             async with response:
                 async for chunk in response:
                     converted = _convert(chunk)
-                    if converted is not None:
-                        yield converted
+                    if converted is None:
+                        continue
+                    if first and (converted.text or converted.tool_calls):
+                        first = False  # the prompt is processed: the turn's breakdown shows it
+                        span.add_event("llm.first_token")
+                    yield converted
         except openai.APIStatusError as exc:
             raise error_for_status(exc.status_code, exc.code, exc.message) from exc
         except openai.APIConnectionError as exc:

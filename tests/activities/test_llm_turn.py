@@ -364,6 +364,33 @@ async def test_a_turn_ending_on_the_policys_question_is_complete_even_if_the_mod
     ]
 
 
+async def test_a_small_models_acknowledgement_is_its_first_sentence_used_or_dropped(
+    llm: ScriptedLlmServer,
+    bodies: Bodies,
+    make_activities: MakeActivities,
+    sentences: RedisSentenceStream,
+) -> None:
+    """The first sentence parrots the caller, so it is dropped; the usable one after it is
+    not waited for (a 0.5B model rambled up to 8 s a turn in `make demo`): the template
+    acknowledgement and the question follow at once, and the model is asked for one short
+    sentence's tokens only."""
+    call = new_call().model_copy(update={"turn_policy": "small", "turn_guardrails": True})
+    llm.state.add(
+        ScriptedReply(text="My car was stolen. I am sorry to hear that. " + "More words. " * 40),
+        user=call.call_id,
+    )
+    result = await run(await make_activities(), turn(call))
+    [body] = bodies[call.call_id]
+    assert body["max_tokens"] == 48
+    said = [text for _, text in await spoken(sentences, call)]
+    assert "My car was stolen." not in said and "I am sorry to hear that." not in said
+    # The policy's closing: a template acknowledgement, then the question for the next field.
+    [closing] = said
+    assert closing.endswith("?") and closing.count(". ") == 1, said
+    assert result.content == " ".join(said)
+    assert result.finish_reason == "stop"
+
+
 # --- errors and fallbacks ------------------------------------------------------------------
 
 

@@ -86,3 +86,35 @@ def test_static_phrases_follow_the_call_language() -> None:
     state.lang_short_code = "fr-FR"
     assert phrase("hello", state).startswith("Bonjour, je suis Amélie de Contoso")
     assert ClaimField(name="x", type=ClaimFieldType.TEXT).type == "text"
+
+
+def test_an_acknowledgement_prompt_holds_only_the_last_words_said() -> None:
+    """The small model that only acknowledges gets the bot's last words and the caller's
+    turn, without the tool calls and results stored with them: fewer new prompt tokens per
+    turn for a local model, which processes each one on the CPU."""
+    state = call().model_copy(
+        update={
+            "messages": [
+                Message(created_at=NOW, persona=Persona.HUMAN, content="I had an accident."),
+                Message(
+                    created_at=NOW,
+                    persona=Persona.ASSISTANT,
+                    content="I'm sorry to hear that.  May I have your name?",
+                    tool_calls=[
+                        ToolCall(
+                            tool_id="guardrail_1_0_fill",
+                            function_name="updated_claim",
+                            function_arguments='{"updates": []}',
+                            content="Updated.",
+                        )
+                    ],
+                ),
+                Message(created_at=NOW, persona=Persona.HUMAN, content="Jane Miller."),
+            ]
+        }
+    )
+    messages = build_chat(state, NOW, profile="small", ack_only=True)
+    assert [m["role"] for m in messages] == ["system", "assistant", "user"]
+    assert messages[1]["content"] == "I'm sorry to hear that. May I have your name?"
+    assert messages[2]["content"] == "Jane Miller."
+    assert "tool_call" not in json.dumps(messages) and "Updated." not in json.dumps(messages)

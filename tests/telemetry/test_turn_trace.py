@@ -14,89 +14,24 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
-from aiohttp import web
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from acs_emulator.client import EmulatorClient
 from bench._faults_phone import ONE_LANGUAGE, Line, _answered, _connected
-from bench._faults_stack import FaultStack, free_port, open_fault_stack
+from bench._faults_stack import FaultStack, open_fault_stack
+from cli.turn_timings import ExportedSpan, SpanCollector, turn_timings
 
 pytestmark = pytest.mark.timeout(150)
-
-
-@dataclass(frozen=True)
-class Exported:
-    service: str
-    name: str
-    trace_id: str
-    span_id: str
-    parent_id: str
-    attributes: dict[str, object]
-
-
-class Collector:
-    """An OTLP/HTTP receiver: decodes every exported span (metrics are accepted, ignored)."""
-
-    def __init__(self) -> None:
-        self.spans: list[Exported] = []
-        self.port = free_port()
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/traces", self._traces)
-        app.router.add_post("/v1/metrics", self._ignored)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _ignored(self, _request: web.Request) -> web.Response:
-        return web.Response(status=200)
-
-    async def _traces(self, request: web.Request) -> web.Response:
-        message = ExportTraceServiceRequest()
-        message.ParseFromString(await request.read())
-        for resource_spans in message.resource_spans:
-            service = next(
-                (
-                    a.value.string_value
-                    for a in resource_spans.resource.attributes
-                    if a.key == "service.name"
-                ),
-                "",
-            )
-            for scope in resource_spans.scope_spans:
-                for span in scope.spans:
-                    self.spans.append(
-                        Exported(
-                            service=service,
-                            name=span.name,
-                            trace_id=span.trace_id.hex(),
-                            span_id=span.span_id.hex(),
-                            parent_id=span.parent_span_id.hex(),
-                            attributes={
-                                a.key: a.value.int_value or a.value.string_value
-                                for a in span.attributes
-                            },
-                        )
-                    )
-        return web.Response(status=200)
 
 
 @pytest.fixture
 async def traced_stack(
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[tuple[FaultStack, Collector]]:
-    collector = Collector()
+) -> AsyncIterator[tuple[FaultStack, SpanCollector]]:
+    collector = SpanCollector()
     await collector.start()
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{collector.port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")  # ms: spans leave each process quickly
     try:
         async with open_fault_stack(voice=True) as stack:
@@ -106,7 +41,7 @@ async def traced_stack(
 
 
 async def test_one_spoken_turn_is_one_trace_across_processes(
-    traced_stack: tuple[FaultStack, Collector],
+    traced_stack: tuple[FaultStack, SpanCollector],
 ) -> None:
     stack, collector = traced_stack
     assert stack.emulator_port
@@ -128,7 +63,7 @@ async def test_one_spoken_turn_is_one_trace_across_processes(
         finally:
             await line.stop()
 
-    def turn_trace() -> list[Exported] | None:
+    def turn_trace() -> list[ExportedSpan] | None:
         roots = [
             s
             for s in collector.spans
@@ -162,8 +97,25 @@ async def test_one_spoken_turn_is_one_trace_across_processes(
     by_id = {s.span_id: s for s in spans}
     completion = next(s for s in spans if s.name == "llm.completion")
     chain = []
-    node: Exported | None = completion
+    node: ExportedSpan | None = completion
     while node is not None:
         chain.append(node.name)
         node = by_id.get(node.parent_id)
     assert chain[-1] == "gateway.turn" and any(n.startswith("RunActivity:") for n in chain), chain
+
+    # The demo's breakdown of the turn: every stage found, each no earlier than the one before
+    # (the gateway's and the worker's clocks are the same machine's; 5 ms of rounding allowed).
+    [timings] = turn_timings(spans, call_id)
+    stages = [
+        timings.sent,
+        timings.llm_request,
+        timings.first_token,
+        timings.first_sentence,
+        timings.first_audio,
+        timings.first_frame,
+    ]
+    assert timings.stt is not None, timings
+    reached = [stage for stage in stages if stage is not None]
+    assert len(reached) == len(stages), timings
+    assert all(b >= a - 5 for a, b in zip(reached, reached[1:], strict=False)), timings
+    assert reached[0] >= 0, timings
