@@ -55,7 +55,15 @@ def test_the_demo_call_completes_with_a_claim_and_a_synthesis(
     assert re.search(r"policyholder_name\s+Jane Miller", claim), claim
     assert "==> synthesis" in out and "your car accident in Lyon" in out
     assert "==> next action: requires_expertise" in out
-    assert re.search(r"voice-to-voice .*: p50 \d+ ms, p95 \d+ ms", out), out
+    measured = re.search(r"voice-to-voice .*, (\d+) turns\): p50 \d+ ms, p95 \d+ ms", out)
+    assert measured, out
+    # Where each turn's time went, from the spans of every process: a row per measured turn
+    # with every stage found, then the p50 row.
+    table = out.split("where each turn's time went", 1)[1].split("==> report", 1)[0]
+    rows = [line.split() for line in table.splitlines() if re.match(r"\s+(\d+|p50)\s", line)]
+    assert len(rows) == int(measured.group(1)) + 1, table
+    assert rows[-1][0] == "p50" and all(cell.isdigit() for cell in rows[-1][1:]), table
+    assert len(rows[-1]) == 8, table
     assert re.search(rf"report\s+http://127\.0\.0\.1:{api}/report/[0-9a-f-]{{36}}", out), out
     assert f"http://127.0.0.1:{ui}/namespaces/default/workflows/call-" in out
     # It stopped what it started: nothing answers on its ports any more.
