@@ -259,27 +259,24 @@ def history(
     return [m for chunk in reversed(picked) for m in chunk]
 
 
-def _ack_history(messages: list[Message], count: int = 2) -> list[dict[str, Any]]:
-    """The last `count` things said (the bot's words, the caller's turn), as plain text.
+def _last_said(messages: list[Message]) -> list[dict[str, Any]]:
+    """The last thing said (the caller's turn), as plain text: all that a model asked only to
+    acknowledge it needs.
 
-    No tool calls or results: a model that only acknowledges does not need them, and they
-    tripled the new tokens of each turn's prompt (~0.7 s of prompt processing for the local
-    0.5B model on two cores, in `make demo`).
+    Not the bot's earlier words, nor the tool calls and results stored with them: each
+    turn's prompt then has ~30 new tokens instead of ~115, which a local model processes on
+    the CPU before its first token (`make demo`, the 0.5B on two cores: first token 1.2 s →
+    0.25 s after the request; the evaluation's scores unchanged).
     """
-    said = [
-        m
-        for m in messages
-        if m.persona in (Persona.HUMAN, Persona.ASSISTANT)
-        and m.action not in (Action.CALL, Action.HANGUP)
-        and m.content.strip()
-    ]
-    return [
-        {
-            "role": "user" if m.persona is Persona.HUMAN else "assistant",
-            "content": _one_line(m.content),
-        }
-        for m in said[-count:]
-    ]
+    for m in reversed(messages):
+        if (
+            m.persona in (Persona.HUMAN, Persona.ASSISTANT)
+            and m.action not in (Action.CALL, Action.HANGUP)
+            and m.content.strip()
+        ):
+            role = "user" if m.persona is Persona.HUMAN else "assistant"
+            return [{"role": role, "content": _one_line(m.content)}]
+    return []
 
 
 def build_chat(
@@ -299,7 +296,7 @@ def build_chat(
     `ack_only` (the small policy with guardrails) asks it only to acknowledge the last turn.
     """
     if ack_only:
-        return [small_ack_prompt(call, now), *_ack_history(call.messages)]
+        return [small_ack_prompt(call, now), *_last_said(call.messages)]
     if profile == "small":
         past = history(call.messages, max_messages=max_messages, max_chars=max_chars, plain=True)
         return [small_system_prompt(call, now, slot_hint=slot_hint), *past]

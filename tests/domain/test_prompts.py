@@ -89,9 +89,9 @@ def test_static_phrases_follow_the_call_language() -> None:
 
 
 def test_an_acknowledgement_prompt_holds_only_the_last_words_said() -> None:
-    """The small model that only acknowledges gets the bot's last words and the caller's
-    turn, without the tool calls and results stored with them: fewer new prompt tokens per
-    turn for a local model, which processes each one on the CPU."""
+    """The small model that only acknowledges gets the caller's turn, without the bot's
+    words and the tool calls and results stored with them: fewer new prompt tokens per turn
+    for a local model, which processes each one on the CPU."""
     state = call().model_copy(
         update={
             "messages": [
@@ -114,7 +114,6 @@ def test_an_acknowledgement_prompt_holds_only_the_last_words_said() -> None:
         }
     )
     messages = build_chat(state, NOW, profile="small", ack_only=True)
-    assert [m["role"] for m in messages] == ["system", "assistant", "user"]
-    assert messages[1]["content"] == "I'm sorry to hear that. May I have your name?"
-    assert messages[2]["content"] == "Jane Miller."
+    assert messages[1:] == [{"role": "user", "content": "Jane Miller."}]
+    assert messages[0]["role"] == "system"
     assert "tool_call" not in json.dumps(messages) and "Updated." not in json.dumps(messages)
