@@ -86,9 +86,14 @@ async def one_call(
         await update.result()
         await asyncio.sleep(gap * random.uniform(0.5, 1.5))
     await handle.terminate("benchmark done")
-    # One LLM request per turn (a plain answer, no tools), in order.
+    # The first LLM request of each turn (a retried activity under load sends another).
     requests = (await llm.get("/_requests", params={"user": call_id})).json()
-    to_llm = [(r["received_at"] - s) * 1000 for r, s in zip(requests, sent_at, strict=True)]
+    first: dict[int, float] = {}
+    for r in requests:
+        said = [m.get("content") or "" for m in r["messages"] if m.get("role") == "user"]
+        number = next((n for n in range(turns, 0, -1) if said and f"turn {n}:" in said[-1]), 0)
+        first.setdefault(number, r["received_at"])
+    to_llm = [(first[n] - s) * 1000 for n, s in enumerate(sent_at, start=1) if n in first]
     return to_llm, to_sentence
 
 
