@@ -49,6 +49,13 @@ TICK_SEC = 0.25
 # A retry that resumes mid-answer regenerates the sentences already said before a new one: the
 # caller hears "hold" if nothing new came this soon (the soft timeout is for a first answer).
 RETRY_HOLD_SEC = 0.3
+# Longer than the worker's `max_heartbeat_throttle_interval` (0.3 s): an attempt whose sentence
+# stream fails waits this long, so the core sends its last heartbeat (what was said) before
+# the failure. A server without `activity_failure_include_heartbeat` (the dev server) keeps
+# only heartbeats it received: a detail still throttled at the failure was lost, and with
+# Redis wiped too, the retry said that sentence again (the fault suite's redis-mid case, seen
+# once in a CI rehearsal).
+FLUSH_HEARTBEAT_SEC = 0.4
 PARALLEL = "multi_tool_use.parallel"
 
 
@@ -397,7 +404,12 @@ class _Speaker:
             lang=call.lang.short_code,
             rate=call.speech_rate,
         )
-        found = await self._sink.append_once(call.call_id, event)
+        try:
+            found = await self._sink.append_once(call.call_id, event)
+        except Exception:
+            self.beat()
+            await asyncio.sleep(FLUSH_HEARTBEAT_SEC)
+            raise
         if not found.new:
             activity.logger.info("sentence %s of an earlier attempt not appended again", index)
         return found

@@ -669,6 +669,43 @@ async def test_redis_stream_blocking_read(redis: Redis, call_id: str) -> None:
     assert event.kind == "end"
 
 
+async def test_a_failing_sentence_stream_waits_for_the_last_heartbeat_before_failing(
+    llm: ScriptedLlmServer,
+    make_activities: MakeActivities,
+    sentences: RedisSentenceStream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis dies after the first sentence: the attempt beats with what was said and waits out
+    the core's heartbeat throttle before failing, so the retry learns that sentence from the
+    server even where Redis lost it (a dev server drops details attached to a failure)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from activities.llm import FLUSH_HEARTBEAT_SEC
+
+    call = new_call()
+    llm.state.add(ScriptedReply(text=FIRST), user=call.call_id)
+    original = sentences.append_once
+    failed_at: list[float] = []
+
+    async def dies_after_one(call_id: str, event: SentenceEvent) -> Any:
+        if event.index >= 1:
+            failed_at.append(time.monotonic())
+            raise RedisConnectionError("Connection refused")
+        return await original(call_id, event)
+
+    monkeypatch.setattr(sentences, "append_once", dies_after_one)
+    beats: list[tuple[float, Any]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append((time.monotonic(), details))
+    activities = await make_activities()
+    with pytest.raises(RedisConnectionError):
+        await env.run(activities.llm_turn, turn(call))
+    raised_at = time.monotonic()
+    assert raised_at - failed_at[0] >= FLUSH_HEARTBEAT_SEC
+    after = [details for at, details in beats if at >= failed_at[0]]
+    assert after and after[-1][0]["said"] == {"0": "First of all, you are covered."}
+
+
 # --- retried attempts: each key appended once, the answer is what was said ------------------
 
 FIRST = "First of all, you are covered. Second, a car is lent to you. Third, it is free."
